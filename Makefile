@@ -1,0 +1,46 @@
+# statenode — build, run and test.
+#
+#   make run     a single-node dev cluster on 127.0.0.1:7001 (client API)
+#   make test    everything CI runs: vet, race tests, a short fuzz pass
+#   make bench   go test benchmarks of the FSM and codec
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+BIN      := bin/statenode
+PKGS     := ./...
+FUZZTIME ?= 10s
+
+.PHONY: all build run test vet unit fuzz bench services clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/statenode
+
+run: build
+	./$(BIN) dev
+
+test: services vet unit fuzz
+
+vet:
+	$(GO) mod download
+	$(GO) vet $(PKGS)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+
+unit:
+	$(GO) test -race -timeout 20m -count=1 $(PKGS)
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./fsm
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResponse$$' -fuzztime $(FUZZTIME) ./fsm
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./fsm
+
+# Redis and PostgreSQL are started by the machine; start them if they are down.
+services:
+	@bash .ci/services
+
+clean:
+	rm -rf bin

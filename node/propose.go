@@ -1,0 +1,187 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/statenode/statenode/fsm"
+)
+
+// maxInflightBatches bounds how many Raft log entries the proposer has in
+// flight. While they commit, new writes queue up and leave together as the
+// next entry: one client sees one commit of latency, many clients share
+// commits (group commit), which is where throughput comes from.
+const maxInflightBatches = 4
+
+type proposal struct {
+	cmd  *fsm.Command
+	done chan proposalResult // buffered(1)
+}
+
+type proposalResult struct {
+	resp *fsm.Response
+	err  error
+}
+
+// apply commits cmd through Raft, on this node if it leads, otherwise by
+// forwarding it to the leader. It retries only while the command is
+// certainly not applied (no leader, not leader); once it may have been, the
+// outcome is returned as is (ErrTimeout when unknown).
+func (n *Node) apply(ctx context.Context, cmd *fsm.Command) (*fsm.Response, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+		defer cancel()
+	}
+	var encoded []byte
+	backoff := time.Millisecond
+	for {
+		if n.stopped() || n.raft == nil {
+			return nil, ErrStopped
+		}
+		changed := n.leaderChanged()
+		var (
+			resp *fsm.Response
+			err  error
+		)
+		if n.raft.State() == raft.Leader {
+			resp, err = n.applyLocal(ctx, cmd)
+		} else if l := n.Leader(); l.ID != "" && l.ID != n.cfg.ID && l.HTTPAddr != "" {
+			if encoded == nil {
+				encoded = fsm.EncodeCommand(cmd)
+			}
+			resp, err = n.forwardApply(ctx, l.HTTPAddr, encoded)
+		} else {
+			err = ErrNoLeader
+		}
+		if err == nil || !retryable(err) {
+			return resp, err
+		}
+		// Certainly not applied: wait for the leader to change (or a short
+		// backoff, in case we raced with an election), then try again.
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-n.ctx.Done():
+			return nil, ErrStopped
+		case <-changed:
+		case <-time.After(backoff):
+			backoff = min(backoff*2, 100*time.Millisecond)
+		}
+	}
+}
+
+// retryable reports whether err guarantees the command was not applied.
+func retryable(err error) bool {
+	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader)
+}
+
+// applyLocal hands cmd to the proposer of this (leader) node.
+func (n *Node) applyLocal(ctx context.Context, cmd *fsm.Command) (*fsm.Response, error) {
+	p := &proposal{cmd: cmd, done: make(chan proposalResult, 1)}
+	select {
+	case n.proposeCh <- p:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: proposal queue full", ErrNoLeader)
+	case <-n.ctx.Done():
+		return nil, ErrStopped
+	}
+	select {
+	case r := <-p.done:
+		return r.resp, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w; the write may or may not have applied", ErrTimeout, ctx.Err())
+	case <-n.ctx.Done():
+		return nil, fmt.Errorf("%w: node stopped while committing; the write may or may not have applied", ErrStopped)
+	}
+}
+
+// runProposer packs queued proposals into Raft log entries and applies
+// them, keeping at most maxInflightBatches entries in flight.
+func (n *Node) runProposer() {
+	sem := make(chan struct{}, maxInflightBatches)
+	fail := func(batch []*proposal, err error) {
+		for _, p := range batch {
+			p.done <- proposalResult{err: err}
+		}
+	}
+	drain := func(batch []*proposal) []*proposal {
+		for len(batch) < n.cfg.MaxBatch {
+			select {
+			case p := <-n.proposeCh:
+				batch = append(batch, p)
+			default:
+				return batch
+			}
+		}
+		return batch
+	}
+	for {
+		var batch []*proposal
+		select {
+		case p := <-n.proposeCh:
+			batch = append(make([]*proposal, 0, 16), p)
+		case <-n.ctx.Done():
+			fail(drain(nil), ErrStopped)
+			return
+		}
+		batch = drain(batch)
+		select {
+		case sem <- struct{}{}:
+		case <-n.ctx.Done():
+			fail(drain(batch), ErrStopped)
+			return
+		}
+		batch = drain(batch) // more may have queued while we waited for a slot
+		now := time.Now().UnixNano()
+		var data []byte
+		if len(batch) == 1 {
+			batch[0].cmd.Time = now
+			data = fsm.EncodeCommand(batch[0].cmd)
+		} else {
+			cmds := make([][]byte, len(batch))
+			for i, p := range batch {
+				p.cmd.Time = now
+				cmds[i] = fsm.EncodeCommand(p.cmd)
+			}
+			data = fsm.EncodeBatch(cmds)
+		}
+		start := time.Now()
+		f := n.raft.Apply(data, n.cfg.ApplyTimeout)
+		n.goFunc(func() {
+			err := f.Error()
+			<-sem
+			n.metrics.observeCommit(time.Since(start), len(batch))
+			if err != nil {
+				fail(batch, n.translate(err))
+				return
+			}
+			deliver(batch, f.Response())
+		})
+	}
+}
+
+// deliver hands each proposal its part of the apply result.
+func deliver(batch []*proposal, res any) {
+	switch r := res.(type) {
+	case fsm.ApplyResult:
+		if len(batch) == 1 {
+			batch[0].done <- proposalResult{resp: r.Response, err: r.Err}
+			return
+		}
+	case []fsm.ApplyResult:
+		if len(r) == len(batch) {
+			for i, p := range batch {
+				p.done <- proposalResult{resp: r[i].Response, err: r[i].Err}
+			}
+			return
+		}
+	}
+	for _, p := range batch {
+		p.done <- proposalResult{err: fmt.Errorf("node: unexpected apply result %T", res)}
+	}
+}

@@ -1,0 +1,154 @@
+package transport
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+)
+
+// Errors returned by the transport.
+var (
+	// ErrNotAdvertisable: the bound address is a wildcard and no advertise
+	// address was given, so peers would not know where to dial.
+	ErrNotAdvertisable = errors.New("transport: bound address is not advertisable; set an advertise address")
+)
+
+// StreamLayer is a raft.StreamLayer over TCP, optionally wrapped in TLS.
+// Accept and Dial may be called from any goroutine (raft's transport does).
+type StreamLayer struct {
+	ln        net.Listener
+	advertise net.Addr
+	tls       *tls.Config
+	dialer    net.Dialer
+}
+
+var _ raft.StreamLayer = (*StreamLayer)(nil)
+
+// Listen binds addr. advertise ("" = the bound address) is what peers are
+// told to dial. tlsConf, if non-nil, secures both directions.
+func Listen(addr, advertise string, tlsConf *tls.Config) (*StreamLayer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen %s: %w", addr, err)
+	}
+	adv, err := advertiseAddr(ln.Addr(), advertise)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
+	}
+	return &StreamLayer{ln: ln, advertise: adv, tls: tlsConf}, nil
+}
+
+func advertiseAddr(bound net.Addr, advertise string) (net.Addr, error) {
+	if advertise != "" {
+		a, err := net.ResolveTCPAddr("tcp", advertise)
+		if err != nil {
+			return nil, fmt.Errorf("transport: advertise address %q: %w", advertise, err)
+		}
+		if a.IP == nil || a.IP.IsUnspecified() {
+			return nil, ErrNotAdvertisable
+		}
+		return a, nil
+	}
+	tcp, ok := bound.(*net.TCPAddr)
+	if !ok || tcp.IP == nil || tcp.IP.IsUnspecified() {
+		return nil, ErrNotAdvertisable
+	}
+	return tcp, nil
+}
+
+// Accept waits for the next inbound connection.
+func (s *StreamLayer) Accept() (net.Conn, error) {
+	c, err := s.ln.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	return c, nil
+}
+
+// Close stops accepting connections.
+func (s *StreamLayer) Close() error { return s.ln.Close() }
+
+// Addr is the advertised address.
+func (s *StreamLayer) Addr() net.Addr { return s.advertise }
+
+// Dial opens a connection to a peer.
+func (s *StreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	d := s.dialer
+	d.Timeout = timeout
+	if s.tls != nil {
+		td := tls.Dialer{NetDialer: &d, Config: s.tls}
+		return td.Dial("tcp", string(address))
+	}
+	return d.Dial("tcp", string(address))
+}
+
+// RaftConfig configures NewRaftTransport.
+type RaftConfig struct {
+	// MaxPool is how many idle connections are kept per peer. Default 3.
+	MaxPool int
+	// Timeout bounds each RPC's I/O (InstallSnapshot scales it by size).
+	// Default 10s.
+	Timeout time.Duration
+	// ServerAddressProvider, if set, chooses the address dialed for a peer ID.
+	ServerAddressProvider raft.ServerAddressProvider
+	// Logger receives transport logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// NewRaftTransport builds raft's NetworkTransport over the stream layer.
+func NewRaftTransport(s *StreamLayer, cfg RaftConfig) *raft.NetworkTransport {
+	if cfg.MaxPool <= 0 {
+		cfg.MaxPool = 3
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		ServerAddressProvider: cfg.ServerAddressProvider,
+		Logger:                HCLogger(cfg.Logger, "transport"),
+		Stream:                s,
+		MaxPool:               cfg.MaxPool,
+		Timeout:               cfg.Timeout,
+	})
+}
+
+// HCLogger adapts a *slog.Logger to hclog for hashicorp libraries; nil
+// discards.
+func HCLogger(l *slog.Logger, name string) hclog.Logger {
+	if l == nil {
+		return hclog.NewNullLogger()
+	}
+	return hclog.New(&hclog.LoggerOptions{
+		Name:   name,
+		Level:  hclog.Warn,
+		Output: slogWriter{l: l.With("component", name)},
+	})
+}
+
+// slogWriter forwards hclog's formatted lines to slog.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for n > 0 && (p[n-1] == '\n' || p[n-1] == '\r') {
+		n--
+	}
+	w.l.Info(string(p[:n]))
+	return len(p), nil
+}
+
+var _ io.Writer = slogWriter{}
