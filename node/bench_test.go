@@ -1,0 +1,74 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/statenode/statenode/node"
+	"github.com/statenode/statenode/node/nodetest"
+)
+
+// benchClients runs b.N operations spread over `clients` goroutines.
+func benchClients(b *testing.B, clients int, op func(ctx context.Context, i int64) error) {
+	ctx := context.Background()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				if err := op(ctx, i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// BenchmarkPut measures puts through the node API of the leader of a
+// 3-node loopback cluster (8-byte keys, 256-byte values).
+func BenchmarkPut(b *testing.B) {
+	for _, clients := range []int{1, 16, 100, 1000} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			c := nodetest.MakeCluster(b, 3)
+			l := c.Leader(b)
+			val := make([]byte, 256)
+			benchClients(b, clients, func(ctx context.Context, i int64) error {
+				_, err := l.Put(ctx, []byte(fmt.Sprintf("%08d", i%10000)), val)
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkGet measures linearizable and stale gets on the leader.
+func BenchmarkGet(b *testing.B) {
+	for _, cons := range []node.Consistency{node.Linearizable, node.Stale} {
+		for _, clients := range []int{1, 100} {
+			b.Run(fmt.Sprintf("consistency=%d/clients=%d", cons, clients), func(b *testing.B) {
+				c := nodetest.MakeCluster(b, 3)
+				l := c.Leader(b)
+				ctx := context.Background()
+				if _, err := l.Put(ctx, []byte("00000001"), make([]byte, 256)); err != nil {
+					b.Fatal(err)
+				}
+				benchClients(b, clients, func(ctx context.Context, i int64) error {
+					_, err := l.Get(ctx, []byte("00000001"), cons)
+					return err
+				})
+			})
+		}
+	}
+}
