@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -249,6 +250,7 @@ func (n *Node) onLeader(ctx context.Context, path string, req joinRequest, local
 		defer cancel()
 	}
 	body, _ := json.Marshal(req)
+	backoff := time.Millisecond
 	for {
 		if n.stopped() || n.raft == nil {
 			return ErrStopped
@@ -272,12 +274,16 @@ func (n *Node) onLeader(ctx context.Context, path string, req joinRequest, local
 		if err == nil || !retryable(err) {
 			return err
 		}
+		// Certainly not done: wait for a leader change, or a moment (the
+		// leader's client address may still be replicating to us).
 		select {
 		case <-ctx.Done():
 			return err
 		case <-changed:
 		case <-n.ctx.Done():
 			return ErrStopped
+		case <-time.After(backoff):
+			backoff = min(backoff*2, 100*time.Millisecond)
 		}
 	}
 }

@@ -529,3 +529,20 @@ func TestConfigValidate(t *testing.T) {
 		require.Error(t, err, name)
 	}
 }
+
+func TestTransferLeadership(t *testing.T) {
+	c := nodetest.MakeCluster(t, 3)
+	ctx := ctxT(t, 30*time.Second)
+	old := c.LeaderIndex(t)
+	// Through a follower, to "any" voter.
+	require.NoError(t, c.Followers(t)[0].TransferLeadership(ctx, ""))
+	waitFor(t, 10*time.Second, func() bool { i := c.LeaderIndex(t); return i != old })
+	// To a named voter, through the leader.
+	cur := c.LeaderIndex(t)
+	target := (cur + 1) % 3
+	require.NoError(t, c.Node(cur).TransferLeadership(ctx, c.Node(target).ID()))
+	waitFor(t, 10*time.Second, func() bool { return c.LeaderIndex(t) == target })
+	require.ErrorIs(t, c.Node(target).TransferLeadership(ctx, "nobody"), node.ErrUnknownMember)
+	_, err := c.Node(target).Put(ctx, []byte("k"), []byte("v"))
+	require.NoError(t, err)
+}

@@ -24,6 +24,7 @@ type Cluster struct {
 	Nodes []*node.Node
 
 	mu      sync.Mutex
+	ids     []string // node IDs by index; fixed at creation
 	cfgs    []node.Config
 	proxies [][]*linkProxy // proxies[i][j]: node i dialing node j
 }
@@ -54,7 +55,7 @@ func MakeCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	for i := range c.cfgs {
 		c.start(t, i)
 	}
-	c.Leader(t)
+	c.WaitForMembers(t, n)
 	return c
 }
 
@@ -67,8 +68,9 @@ func MakeJoinedCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	c.start(t, 0)
 	c.Leader(t)
 	for i := 1; i < n; i++ {
-		c.cfgs[i].Join = []string{c.Nodes[0].HTTPAddr()}
-		c.start(t, i)
+		cfg := c.cfgs[i]
+		cfg.Join = []string{c.Nodes[0].HTTPAddr()}
+		c.startWith(t, i, cfg)
 	}
 	c.WaitForMembers(t, n)
 	return c
@@ -93,6 +95,7 @@ func newCluster(t testing.TB, n int, opts ...Option) *Cluster {
 			o(i, &cfg)
 		}
 		c.cfgs[i] = cfg
+		c.ids = append(c.ids, cfg.ID)
 	}
 	c.proxies = make([][]*linkProxy, n)
 	for i := range c.proxies {
@@ -121,8 +124,8 @@ type provider struct {
 }
 
 func (p *provider) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
-	for j, cfg := range p.c.cfgs {
-		if cfg.ID == string(id) && j != p.from {
+	for j, cid := range p.c.ids {
+		if cid == string(id) && j != p.from {
 			return raft.ServerAddress(p.c.proxies[p.from][j].addr()), nil
 		}
 	}
