@@ -52,7 +52,9 @@ func (n *Node) leaderChanged() <-chan struct{} {
 
 // runLeaderDuties commits a barrier whenever this node becomes leader: once
 // it commits, every entry of earlier terms is committed and applied here,
-// and read-index may use the commit index (Raft §6.4).
+// and read-index may use the commit index (Raft §6.4). Raft's own entries
+// of the new term (its no-op) never reach the FSM; the barrier is a FSM
+// command so that the commit index always names an entry the FSM applies.
 func (n *Node) runLeaderDuties() {
 	for {
 		select {
@@ -65,7 +67,14 @@ func (n *Node) runLeaderDuties() {
 				continue
 			}
 			term := n.raft.CurrentTerm()
-			err := n.raft.Barrier(n.cfg.ApplyTimeout).Error()
+			// Commit a no-op *through the state machine* (not raft.Barrier,
+			// whose entry the FSM never sees): when it is applied, every
+			// earlier entry is applied too, and from now on the entry at
+			// the commit index is one the FSM applies, so read-index waits
+			// (WaitApplied) always end.
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ApplyTimeout)
+			_, err := n.applyLocal(ctx, &fsm.Command{Type: fsm.CmdNoop})
+			cancel()
 			if err != nil {
 				n.log.Warn("leader barrier failed", "err", err)
 				continue

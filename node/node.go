@@ -196,11 +196,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.cfg.HTTPAddr != "" {
 		mux := http.NewServeMux()
 		n.registerInternal(mux)
-		if api, ok := any(n).(interface {
-			registerAPI(*http.ServeMux, prometheus.Registerer)
-		}); ok { // TEMP until http_api.go lands
-			api.registerAPI(mux, n.cfg.Registry)
-		}
+		n.registerAPI(mux, n.cfg.Registry)
 		n.httpSrv, err = transport.ListenHTTP(n.cfg.HTTPAddr, mux, n.cfg.TLS)
 		if err != nil {
 			return err

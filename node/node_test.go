@@ -546,3 +546,22 @@ func TestTransferLeadership(t *testing.T) {
 	_, err := c.Node(target).Put(ctx, []byte("k"), []byte("v"))
 	require.NoError(t, err)
 }
+
+// TestLinearizableReadRightAfterLeaderChange: a new leader's first entries
+// (raft's no-op) never reach the state machine; reads must not wait for a
+// later write to complete.
+func TestLinearizableReadRightAfterLeaderChange(t *testing.T) {
+	c := nodetest.MakeCluster(t, 3)
+	ctx := ctxT(t, 30*time.Second)
+	_, err := c.Leader(t).Put(ctx, []byte("k"), []byte("v"))
+	require.NoError(t, err)
+	c.Kill(t, c.LeaderIndex(t))
+	c.Leader(t)
+	for _, i := range c.Running() {
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		kv, err := c.Node(i).Get(rctx, []byte("k"), node.Linearizable)
+		cancel()
+		require.NoError(t, err, "read on %s right after the leader change", c.Node(i).ID())
+		require.Equal(t, "v", string(kv.Value))
+	}
+}

@@ -290,7 +290,13 @@ func (c *Cluster) WaitForReplication(t testing.TB) {
 	t.Helper()
 	c.eventually(t, 15*time.Second, func() error {
 		l := c.Leader(t)
-		last := l.Raft().LastIndex()
+		// Raft's own entries (a new term's no-op) never reach the FSM, so
+		// compare with what the leader's FSM applied, once the leader has
+		// applied everything it committed.
+		if l.Raft().AppliedIndex() < l.Raft().CommitIndex() {
+			return fmt.Errorf("leader has not applied its commit index yet")
+		}
+		last := l.FSM().AppliedIndex()
 		for _, i := range c.Running() {
 			n := c.Node(i)
 			if got := n.FSM().AppliedIndex(); got < last {
