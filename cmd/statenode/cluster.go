@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/statenode/statenode/api"
+)
+
+type membersCmd struct{}
+
+// Run prints a table "ID RAFT_ADDR HTTP_ADDR VOTER LEADER" (text) or the
+// member list (json), sorted by ID.
+func (membersCmd) Run(rc *runContext) error {
+	cl, err := rc.newClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := rc.requestContext()
+	defer cancel()
+	members, err := cl.Members(ctx)
+	if err != nil {
+		return err
+	}
+	// Raft lists members in configuration order; sort for stable output.
+	slices.SortFunc(members, func(a, b api.Member) int { return strings.Compare(a.ID, b.ID) })
+	if rc.g.Output == "json" {
+		if members == nil {
+			members = []api.Member{}
+		}
+		return writeJSON(rc.stdout, members)
+	}
+	tw := tabwriter.NewWriter(rc.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tRAFT_ADDR\tHTTP_ADDR\tVOTER\tLEADER")
+	for _, m := range members {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%t\n", m.ID, m.RaftAddr, m.HTTPAddr, m.Voter, m.Leader)
+	}
+	return tw.Flush()
+}
+
+type statusCmd struct{}
+
+// endpointStatus is one element of status -o json.
+type endpointStatus struct {
+	Endpoint string      `json:"endpoint"`
+	Status   *api.Status `json:"status,omitempty"`
+	Error    string      `json:"error,omitempty"`
+}
+
+// Run asks every endpoint in --addr for its status and prints a table, one
+// row per endpoint (text), or a JSON array of {endpoint, status, error}.
+// Unreachable endpoints are reported and make the exit status 1.
+func (statusCmd) Run(rc *runContext) error {
+	cl, err := rc.newClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	rows := make([]endpointStatus, len(rc.g.Addr))
+	var failed []error
+	for i, ep := range rc.g.Addr {
+		ctx, cancel := rc.requestContext()
+		st, err := cl.StatusOf(ctx, ep)
+		cancel()
+		rows[i] = endpointStatus{Endpoint: ep, Status: st}
+		if err != nil {
+			rows[i].Error = oneLine(err)
+			failed = append(failed, fmt.Errorf("%s: %w", ep, err))
+		}
+	}
+	if rc.g.Output == "json" {
+		if err := writeJSON(rc.stdout, rows); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(rc.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ENDPOINT\tID\tSTATE\tTERM\tLEADER\tREVISION\tCOMMIT\tAPPLIED\tMEMBERS\tVERSION")
+		for _, r := range rows {
+			if r.Status == nil {
+				fmt.Fprintf(tw, "%s\t-\tunreachable\t-\t-\t-\t-\t-\t-\t-\n", r.Endpoint)
+				continue
+			}
+			s := r.Status
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Endpoint, s.ID, s.State, s.Term,
+				orDash(s.Leader.ID), s.Revision, s.CommitIndex, s.AppliedIndex, s.Members, s.Version)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return errors.Join(failed...)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// leaderCmd shows or moves the leader.
+type leaderCmd struct {
+	Show     leaderShowCmd     `cmd:"" default:"1" help:"Print the current leader (the default)."`
+	Transfer leaderTransferCmd `cmd:"" help:"Hand leadership to another voter."`
+}
+
+type leaderShowCmd struct{}
+
+// Run prints "id=ID http=HOST:PORT raft=HOST:PORT" (text) or the leader
+// (json). No known leader is an error.
+func (leaderShowCmd) Run(rc *runContext) error {
+	cl, err := rc.newClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := rc.requestContext()
+	defer cancel()
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return err
+	}
+	return printLeader(rc, "", st.Leader)
+}
+
+func printLeader(rc *runContext, prefix string, l api.LeaderInfo) error {
+	if l.ID == "" {
+		return errNoLeader
+	}
+	if rc.g.Output == "json" {
+		return writeJSON(rc.stdout, l)
+	}
+	_, err := fmt.Fprintf(rc.stdout, "%sid=%s http=%s raft=%s\n", prefix, l.ID, l.HTTPAddr, l.RaftAddr)
+	return err
+}
+
+type leaderTransferCmd struct {
+	To string `name:"to" placeholder:"ID" help:"Member to hand leadership to (default: the most up-to-date voter)."`
+}
+
+// Run transfers leadership, waits (up to --timeout) until a member reports
+// the new leader, and prints "OK id=... http=... raft=..." (text) or the new
+// leader (json).
+func (c *leaderTransferCmd) Run(rc *runContext) error {
+	cl, err := rc.newClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := rc.requestContext()
+	defer cancel()
+	before, err := cl.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if before.Members < 2 {
+		return errors.New("leader transfer: the cluster has no other member")
+	}
+	if c.To != "" && before.Leader.ID == c.To {
+		return printLeader(rc, "OK ", before.Leader) // already there
+	}
+	if err := cl.TransferLeadership(ctx, c.To); err != nil {
+		return err
+	}
+	// The old leader has stepped down; wait until the cluster names the
+	// new one.
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		st, err := cl.Status(ctx)
+		if err == nil && st.Leader.ID != "" && st.Leader.ID != before.Leader.ID && (c.To == "" || st.Leader.ID == c.To) {
+			return printLeader(rc, "OK ", st.Leader)
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("leadership transferred, but no member reported the new leader within %s", rc.g.Timeout)
+			}
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
