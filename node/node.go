@@ -256,9 +256,17 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
-		n.wg.Wait()
-		if err := n.closeResources(); err != nil {
-			errs = append(errs, err)
+		waited := make(chan struct{})
+		go func() { n.wg.Wait(); close(waited) }()
+		select {
+		case <-waited:
+			if err := n.closeResources(); err != nil {
+				errs = append(errs, err)
+			}
+		case <-ctx.Done():
+			// Something is still running: leave the data directory open
+			// rather than pull it from under a live goroutine.
+			errs = append(errs, fmt.Errorf("node: shutdown did not finish: %w", ctx.Err()))
 		}
 		n.stopErr = errors.Join(errs...)
 	})

@@ -153,7 +153,19 @@ func (n *Node) runProposer() {
 		start := time.Now()
 		f := n.raft.Apply(data, n.cfg.ApplyTimeout)
 		n.goFunc(func() {
-			err := f.Error()
+			// Raft resolves every future, but an entry still queued when
+			// Raft shuts down may wait long for it: stop waiting at
+			// Shutdown (the outcome is then unknown).
+			resolved := make(chan error, 1)
+			go func() { resolved <- f.Error() }()
+			var err error
+			select {
+			case err = <-resolved:
+			case <-n.ctx.Done():
+				<-sem
+				fail(batch, fmt.Errorf("%w: node stopped while committing; the write may or may not have applied", ErrStopped))
+				return
+			}
 			<-sem
 			n.metrics.observeCommit(time.Since(start), len(batch))
 			if err != nil {

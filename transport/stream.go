@@ -1,12 +1,14 @@
 package transport
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -133,21 +135,39 @@ func HCLogger(l *slog.Logger, name string) hclog.Logger {
 		return hclog.NewNullLogger()
 	}
 	return hclog.New(&hclog.LoggerOptions{
-		Name:   name,
-		Level:  hclog.Warn,
-		Output: slogWriter{l: l.With("component", name)},
+		Name:            name,
+		Level:           hclog.Info,
+		Output:          slogWriter{l: l.With("component", name)},
+		DisableTime:     true,
+		IncludeLocation: false,
 	})
 }
 
-// slogWriter forwards hclog's formatted lines to slog.
+// slogWriter forwards hclog's formatted lines ("[WARN]  raft: msg: k=v")
+// to slog at the level hclog gave them.
 type slogWriter struct{ l *slog.Logger }
 
+var hclogLevels = []struct {
+	tag   string
+	level slog.Level
+}{
+	{"[ERROR]", slog.LevelError},
+	{"[WARN]", slog.LevelWarn},
+	{"[INFO]", slog.LevelInfo},
+	{"[DEBUG]", slog.LevelDebug},
+	{"[TRACE]", slog.LevelDebug - 4},
+}
+
 func (w slogWriter) Write(p []byte) (int, error) {
-	n := len(p)
-	for n > 0 && (p[n-1] == '\n' || p[n-1] == '\r') {
-		n--
+	line := strings.TrimRight(string(p), "\r\n")
+	level := slog.LevelInfo
+	for _, l := range hclogLevels {
+		if rest, ok := strings.CutPrefix(line, l.tag); ok {
+			level, line = l.level, strings.TrimSpace(rest)
+			break
+		}
 	}
-	w.l.Info(string(p[:n]))
+	w.l.Log(context.Background(), level, line)
 	return len(p), nil
 }
 

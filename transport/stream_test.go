@@ -1,0 +1,60 @@
+package transport
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/stretchr/testify/require"
+)
+
+func TestHCLoggerKeepsLevels(t *testing.T) {
+	var buf bytes.Buffer
+	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h := HCLogger(l, "raft")
+	h.Info("chatty")
+	h.Warn("heartbeat timeout reached", "peer", "n2")
+	h.Error("failed to append")
+	out := buf.String()
+	require.NotContains(t, out, "chatty", "info is below the handler's level")
+	require.Contains(t, out, "level=WARN")
+	require.Contains(t, out, "heartbeat timeout reached")
+	require.Contains(t, out, "level=ERROR")
+	require.Equal(t, 2, strings.Count(out, "\n"))
+}
+
+func TestStreamLayerDialAccept(t *testing.T) {
+	s, err := Listen("127.0.0.1:0", "", nil)
+	require.NoError(t, err)
+	defer s.Close()
+	done := make(chan []byte, 1)
+	go func() {
+		c, err := s.Accept()
+		if err != nil {
+			done <- nil
+			return
+		}
+		defer c.Close()
+		b := make([]byte, 5)
+		_, _ = c.Read(b)
+		done <- b
+	}()
+	c, err := s.Dial(raft.ServerAddress(s.Addr().String()), time.Second)
+	require.NoError(t, err)
+	_, err = c.Write([]byte("hello"))
+	require.NoError(t, err)
+	require.Equal(t, "hello", string(<-done))
+	c.Close()
+}
+
+func TestWildcardNeedsAdvertise(t *testing.T) {
+	_, err := Listen("0.0.0.0:0", "", nil)
+	require.ErrorIs(t, err, ErrNotAdvertisable)
+	s, err := Listen("0.0.0.0:0", "127.0.0.1:7000", nil)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:7000", s.Addr().String())
+	s.Close()
+}
