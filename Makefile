@@ -13,6 +13,9 @@ FUZZTIME ?= 10s
 
 .PHONY: all build run test vet unit fuzz bench services clean
 
+# The Jepsen-style harness (its own module) adds jepsen-quick to `make test`.
+-include jepsen/jepsen.mk
+
 all: build
 
 build:
@@ -21,7 +24,7 @@ build:
 run: build
 	./$(BIN) dev
 
-test: services vet unit fuzz
+test: services vet unit fuzz $(JEPSEN_QUICK)
 
 vet:
 	$(GO) mod download

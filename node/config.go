@@ -102,6 +102,15 @@ type Config struct {
 	// peer by ID (the Jepsen harness routes links through proxies this way).
 	ServerAddressProvider raft.ServerAddressProvider
 
+	// PeerRaftAddrs overrides, by member ID, the address this node dials
+	// for that member's Raft traffic (ignored if ServerAddressProvider is
+	// set). PeerHTTPAddrs likewise overrides the client API address used to
+	// forward requests to that member. Both let an operator or a test
+	// harness route member-to-member links through proxies without
+	// changing what the cluster records.
+	PeerRaftAddrs map[string]string
+	PeerHTTPAddrs map[string]string
+
 	// Logger receives the node's logs; nil = slog.Default().
 	Logger *slog.Logger
 

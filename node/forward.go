@@ -261,7 +261,7 @@ func (n *Node) onLeader(ctx context.Context, path string, req joinRequest, local
 			err = local(ctx)
 		} else if l := n.Leader(); l.ID != "" && l.HTTPAddr != "" && l.ID != n.cfg.ID {
 			var resp *http.Response
-			resp, err = n.post(ctx, l.HTTPAddr, path, "application/json", body)
+			resp, err = n.post(ctx, n.forwardAddr(l), path, "application/json", body)
 			if err == nil {
 				if resp.StatusCode != http.StatusNoContent {
 					err = internalError(resp)

@@ -165,8 +165,12 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	provider := n.cfg.ServerAddressProvider
+	if provider == nil && len(n.cfg.PeerRaftAddrs) > 0 {
+		provider = staticProvider(n.cfg.PeerRaftAddrs)
+	}
 	n.trans = transport.NewRaftTransport(n.stream, transport.RaftConfig{
-		ServerAddressProvider: n.cfg.ServerAddressProvider,
+		ServerAddressProvider: provider,
 		Logger:                n.log,
 	})
 
@@ -349,3 +353,22 @@ func (n *Node) Limits() fsm.Limits { return n.limits }
 // Raft exposes the underlying raft instance for tests and diagnostics.
 // Do not apply commands through it: they bypass validation.
 func (n *Node) Raft() *raft.Raft { return n.raft }
+
+// staticProvider dials peers at fixed addresses by ID; unknown IDs fall
+// back to the address in the Raft configuration.
+type staticProvider map[string]string
+
+func (p staticProvider) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
+	if a, ok := p[string(id)]; ok {
+		return raft.ServerAddress(a), nil
+	}
+	return "", fmt.Errorf("node: no address override for %q", id)
+}
+
+// forwardAddr is the client API address used to reach member l.
+func (n *Node) forwardAddr(l LeaderInfo) string {
+	if a, ok := n.cfg.PeerHTTPAddrs[l.ID]; ok {
+		return a
+	}
+	return l.HTTPAddr
+}

@@ -54,7 +54,7 @@ func (n *Node) apply(ctx context.Context, cmd *fsm.Command) (*fsm.Response, erro
 			if encoded == nil {
 				encoded = fsm.EncodeCommand(cmd)
 			}
-			resp, err = n.forwardApply(ctx, l.HTTPAddr, encoded)
+			resp, err = n.forwardApply(ctx, n.forwardAddr(l), encoded)
 		} else {
 			err = ErrNoLeader
 		}

@@ -119,7 +119,7 @@ func (n *Node) confirmReadIndex() (uint64, error) {
 	if l.ID == "" || l.ID == n.cfg.ID || l.HTTPAddr == "" {
 		return 0, ErrNoLeader
 	}
-	return n.forwardReadIndex(ctx, l.HTTPAddr)
+	return n.forwardReadIndex(ctx, n.forwardAddr(l))
 }
 
 // leaderReadIndex is the leader's half of read-index.

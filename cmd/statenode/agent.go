@@ -52,6 +52,8 @@ type agentCmd struct {
 	HTTPAdvertise  string   `name:"http-advertise" placeholder:"HOST:PORT" help:"Client API address given to clients and members (default: --http-addr)."`
 	Bootstrap      bool     `name:"bootstrap" help:"Form a new single-member cluster if the data directory is empty; other members --join it."`
 	InitialCluster []string `name:"initial-cluster" sep:"," placeholder:"ID=HOST:PORT" help:"Bootstrap a fixed cluster: every member's ID and Raft address, including this one."`
+	PeerRaftAddr   []string `name:"peer-raft-addr" sep:"," placeholder:"ID=HOST:PORT" help:"Dial this member's Raft traffic at this address instead of the recorded one (e.g. through a proxy)."`
+	PeerHTTPAddr   []string `name:"peer-http-addr" sep:"," placeholder:"ID=HOST:PORT" help:"Forward requests to this member at this client API address instead of the recorded one."`
 	Join           []string `name:"join" sep:"," placeholder:"HOST:PORT" help:"Client API addresses of existing members to ask for admission when the data directory is empty."`
 
 	HistoryRetention  int64         `name:"history-retention" default:"${history_retention}" help:"Revisions of history kept for watches and historical reads; equal on every member."`
@@ -165,6 +167,12 @@ func (a *agentCmd) config() (node.Config, error) {
 		return cfg, err
 	}
 	cfg.InitialCluster = peers
+	if cfg.PeerRaftAddrs, err = parseAddrMap("--peer-raft-addr", a.PeerRaftAddr); err != nil {
+		return cfg, err
+	}
+	if cfg.PeerHTTPAddrs, err = parseAddrMap("--peer-http-addr", a.PeerHTTPAddr); err != nil {
+		return cfg, err
+	}
 	cfg.Join = a.Join
 	cfg.HistoryRetention = a.HistoryRetention
 	cfg.SnapshotThreshold = a.SnapshotThreshold
@@ -299,4 +307,20 @@ func waitReady(ctx context.Context, n *node.Node, timeout time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// parseAddrMap parses "id1=host:port,id2=host:port" into a map.
+func parseAddrMap(flag string, entries []string) (map[string]string, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	peers, err := parseInitialCluster(entries)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	m := make(map[string]string, len(peers))
+	for _, p := range peers {
+		m[p.ID] = p.RaftAddr
+	}
+	return m, nil
 }
