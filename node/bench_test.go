@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/statenode/statenode/client"
 	"github.com/statenode/statenode/node"
 	"github.com/statenode/statenode/node/nodetest"
 )
@@ -71,4 +72,29 @@ func BenchmarkGet(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkClientPut3 measures puts through the HTTP API and the Go client
+// against a 3-node loopback cluster, 100 concurrent clients over 10
+// client instances (etcd benchmark's --clients 100 --conns 10).
+func BenchmarkClientPut3(b *testing.B) {
+	c := nodetest.MakeCluster(b, 3)
+	var eps []string
+	for _, n := range c.Nodes {
+		eps = append(eps, n.HTTPAddr())
+	}
+	conns := make([]*client.Client, 10)
+	for i := range conns {
+		cl, err := client.New(client.Config{Endpoints: eps})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cl.Close()
+		conns[i] = cl
+	}
+	val := make([]byte, 256)
+	benchClients(b, 100, func(ctx context.Context, i int64) error {
+		_, err := conns[i%10].Put(ctx, fmt.Sprintf("%08d", i%10000), val)
+		return err
+	})
 }
