@@ -31,8 +31,11 @@ vet:
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 
+# One test binary at a time (-p 1): the cluster tests run real Raft groups
+# with sub-second timeouts, and a 2-core machine running several race-enabled
+# binaries at once starves their heartbeats.
 unit:
-	$(GO) test -race -timeout 20m -count=1 $(PKGS)
+	$(GO) test -race -p 1 -timeout 20m -count=1 $(PKGS)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./fsm

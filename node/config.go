@@ -150,9 +150,11 @@ func DefaultLocalConfig() Config {
 	c := DefaultConfig()
 	c.RaftAddr = "127.0.0.1:0"
 	c.HTTPAddr = "127.0.0.1:0"
-	c.HeartbeatTimeout = 200 * time.Millisecond
-	c.ElectionTimeout = 200 * time.Millisecond
-	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	// Short enough that failover tests finish quickly, long enough that a
+	// busy 2-core machine running the race detector keeps its leader.
+	c.HeartbeatTimeout = 500 * time.Millisecond
+	c.ElectionTimeout = 500 * time.Millisecond
+	c.LeaderLeaseTimeout = 250 * time.Millisecond
 	c.CommitTimeout = 2 * time.Millisecond
 	c.SnapshotInterval = 2 * time.Second
 	return c
