@@ -1,0 +1,17 @@
+// Package postgres is a backends.Backend on PostgreSQL through a pgx v5
+// pool.
+//
+// New creates the configured schema and applies its migrations (recorded
+// in <schema>.schema_migrations, under an advisory lock). CompareAndSwap is
+// UPDATE ... WHERE version = $n; batches are one pgx.Batch, which pgx sends
+// in one round trip ending with a single Sync, so PostgreSQL runs them as
+// one implicit transaction; PutMany batches of Config.CopyThreshold items
+// or more are loaded with COPY. A fenced write calls <schema>.fence(lock,
+// token) first in the same transaction: it raises the lock's token or
+// aborts the transaction with SQLSTATE SN001.
+//
+//	b, err := postgres.New(ctx, postgres.DefaultConfig("postgres://postgres@127.0.0.1:5432/app"))
+//	if err != nil { ... }
+//	defer b.Close()
+//	ver, err := b.CompareAndSwap(ctx, "user/42", 0, []byte("ada"), backends.WriteOptions{})
+package postgres
