@@ -10,7 +10,19 @@
 // token) first in the same transaction: it raises the lock's token or
 // aborts the transaction with SQLSTATE SN001.
 //
-//	b, err := postgres.New(ctx, postgres.DefaultConfig("postgres://postgres@127.0.0.1:5432/app"))
+// With Config.Replicas and a ReadMode other than ReadPrimary, Get, GetMany
+// and List are served by a hot standby known to be at most
+// Config.MaxReplicaLag behind, else by the primary; writes always go to
+// the primary. A background loop compares the primary's WAL insert
+// position with each standby's replay position (not replay timestamps,
+// which make an idle primary look ever more lagged); Backend.Replicas
+// reports what it measured. ReadReplicaSession adds read-your-writes.
+//
+//	cfg := postgres.DefaultConfig("postgres://postgres@127.0.0.1:5432/app")
+//	cfg.Replicas = []string{"postgres://postgres@10.0.0.2:5432/app"}
+//	cfg.ReadMode = postgres.ReadReplicaSession
+//	cfg.MaxReplicaLag = 2 * time.Second
+//	b, err := postgres.New(ctx, cfg)
 //	if err != nil { ... }
 //	defer b.Close()
 //	ver, err := b.CompareAndSwap(ctx, "user/42", 0, []byte("ada"), backends.WriteOptions{})

@@ -43,6 +43,24 @@ type Config struct {
 	// instead of one statement per row (default 500: below it a pipelined
 	// pgx.Batch is as fast and simpler).
 	CopyThreshold int
+
+	// Replicas are connection strings of hot standbys streaming from the
+	// primary (pg_basebackup -R or equivalent). They serve Get, GetMany
+	// and List when ReadMode is not ReadPrimary; never writes.
+	Replicas []string
+	// ReadMode chooses where reads go (default ReadPrimary:
+	// read-your-writes across all clients; see ReadMode and
+	// docs/BACKENDS.md for the trade-off).
+	ReadMode ReadMode
+	// MaxReplicaLag is the most a replica read may be behind the primary
+	// (0: DefaultMaxReplicaLag, 5 s). A replica further behind, or not
+	// measured within that time, is skipped and the primary serves.
+	MaxReplicaLag time.Duration
+	// ReplicaCheckInterval is how often a background loop compares the
+	// primary's WAL position with each replica's replay position (0:
+	// DefaultReplicaCheckInterval, 250 ms, at most MaxReplicaLag/4). It
+	// must be shorter than MaxReplicaLag.
+	ReplicaCheckInterval time.Duration
 }
 
 // DefaultConfig returns a Config for connString with the default schema.
@@ -62,6 +80,7 @@ type Backend struct {
 	q      string // quoted schema
 	closed atomic.Bool
 	once   sync.Once
+	router *router // nil: every read goes to the primary
 }
 
 // New connects, creates or migrates the schema, and returns the store.
@@ -91,6 +110,13 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		pool.Close()
 		return nil, b.errs(ctx, "migrate", err)
+	}
+	if b.router, err = newRouter(&b.cfg, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if b.router != nil {
+		b.router.start()
 	}
 	return b, nil
 }
@@ -186,12 +212,19 @@ func (b *Backend) Get(ctx context.Context, key string) (backends.VersionedValue,
 	var value []byte
 	var ver int64
 	var exp *time.Time
-	err := b.pool.QueryRow(ctx, `SELECT value, version, expires_at FROM `+b.q+`.kv WHERE key = $1 AND `+live, key).Scan(&value, &ver, &exp)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return backends.VersionedValue{}, fmt.Errorf("postgres: get %q: %w", key, backends.ErrNotFound)
-	}
+	found := false
+	err := b.read(ctx, `SELECT value, version, expires_at FROM `+b.q+`.kv WHERE key = $1 AND `+live, []any{key}, func(rows pgx.Rows) error {
+		found = rows.Next()
+		if !found {
+			return nil
+		}
+		return rows.Scan(&value, &ver, &exp)
+	})
 	if err != nil {
 		return backends.VersionedValue{}, b.errs(ctx, "get", err)
+	}
+	if !found {
+		return backends.VersionedValue{}, fmt.Errorf("postgres: get %q: %w", key, backends.ErrNotFound)
 	}
 	return toVV(value, ver, exp), nil
 }
@@ -216,6 +249,7 @@ func (b *Backend) putBatch(ctx context.Context, items []backends.Item, opts back
 	if err := b.check(ctx); err != nil {
 		return nil, err
 	}
+	defer b.noteWrite()
 	batch := &pgx.Batch{}
 	if opts.Fence != nil {
 		batch.Queue(b.fenceSQL(), opts.Fence.Lock, fenceToken(opts.Fence))
@@ -267,6 +301,7 @@ func (b *Backend) CompareAndSwap(ctx context.Context, key string, expected uint6
 	if err := b.check(ctx); err != nil {
 		return 0, err
 	}
+	defer b.noteWrite()
 	var sql string
 	args := []any{key, nonNil(value), ttlMillis(opts.TTL)}
 	if expected == 0 {
@@ -322,6 +357,7 @@ func (b *Backend) DeleteMany(ctx context.Context, keys []string, opts backends.W
 	if len(keys) == 0 {
 		return nil
 	}
+	defer b.noteWrite()
 	batch := &pgx.Batch{}
 	if opts.Fence != nil {
 		batch.Queue(b.fenceSQL(), opts.Fence.Lock, fenceToken(opts.Fence))
@@ -353,23 +389,22 @@ func (b *Backend) GetMany(ctx context.Context, keys []string) ([]backends.Versio
 	if len(keys) == 0 {
 		return out, nil
 	}
-	rows, err := b.pool.Query(ctx, `SELECT key, value, version, expires_at FROM `+b.q+`.kv WHERE key = ANY($1) AND `+live, keys)
-	if err != nil {
-		return nil, b.errs(ctx, "get many", err)
-	}
-	found := make(map[string]backends.VersionedValue, len(keys))
-	for rows.Next() {
-		var k string
-		var value []byte
-		var ver int64
-		var exp *time.Time
-		if err := rows.Scan(&k, &value, &ver, &exp); err != nil {
-			rows.Close()
-			return nil, b.errs(ctx, "get many", err)
+	var found map[string]backends.VersionedValue
+	err := b.read(ctx, `SELECT key, value, version, expires_at FROM `+b.q+`.kv WHERE key = ANY($1) AND `+live, []any{keys}, func(rows pgx.Rows) error {
+		found = make(map[string]backends.VersionedValue, len(keys))
+		for rows.Next() {
+			var k string
+			var value []byte
+			var ver int64
+			var exp *time.Time
+			if err := rows.Scan(&k, &value, &ver, &exp); err != nil {
+				return err
+			}
+			found[k] = toVV(value, ver, exp)
 		}
-		found[k] = toVV(value, ver, exp)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, b.errs(ctx, "get many", err)
 	}
 	for i, k := range keys {
@@ -399,6 +434,7 @@ func (b *Backend) putCopy(ctx context.Context, items []backends.Item, opts backe
 	if err := b.check(ctx); err != nil {
 		return nil, err
 	}
+	defer b.noteWrite()
 	// The last write of a key wins, as in the one-by-one path; the
 	// merge INSERT may touch each row only once.
 	last := make(map[string]int, len(items))
@@ -466,29 +502,28 @@ func (b *Backend) List(ctx context.Context, prefix string, opts backends.ListOpt
 	if opts.KeysOnly {
 		cols = "NULL::bytea"
 	}
-	rows, err := b.pool.Query(ctx, `SELECT key, `+cols+`, version, expires_at FROM `+b.q+`.kv
-		WHERE key >= $1 AND key > $2 AND starts_with(key, $1) AND `+live+`
-		ORDER BY key LIMIT $3`, prefix, opts.After, limit+1)
-	if err != nil {
-		return backends.ListPage{}, b.errs(ctx, "list", err)
-	}
 	var page backends.ListPage
-	for rows.Next() {
-		var k string
-		var value []byte
-		var ver int64
-		var exp *time.Time
-		if err := rows.Scan(&k, &value, &ver, &exp); err != nil {
-			rows.Close()
-			return backends.ListPage{}, b.errs(ctx, "list", err)
+	err := b.read(ctx, `SELECT key, `+cols+`, version, expires_at FROM `+b.q+`.kv
+		WHERE key >= $1 AND key > $2 AND starts_with(key, $1) AND `+live+`
+		ORDER BY key LIMIT $3`, []any{prefix, opts.After, limit + 1}, func(rows pgx.Rows) error {
+		page = backends.ListPage{}
+		for rows.Next() {
+			var k string
+			var value []byte
+			var ver int64
+			var exp *time.Time
+			if err := rows.Scan(&k, &value, &ver, &exp); err != nil {
+				return err
+			}
+			e := backends.Entry{Key: k, VersionedValue: toVV(value, ver, exp)}
+			if opts.KeysOnly {
+				e.Value = nil
+			}
+			page.Entries = append(page.Entries, e)
 		}
-		e := backends.Entry{Key: k, VersionedValue: toVV(value, ver, exp)}
-		if opts.KeysOnly {
-			e.Value = nil
-		}
-		page.Entries = append(page.Entries, e)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return backends.ListPage{}, b.errs(ctx, "list", err)
 	}
 	if len(page.Entries) > limit {
@@ -522,7 +557,7 @@ func (b *Backend) Stats(ctx context.Context) (backends.Stats, error) {
 		return backends.Stats{}, b.errs(ctx, "stats", err)
 	}
 	ps := b.pool.Stat()
-	return backends.Stats{
+	st := backends.Stats{
 		Backend: "postgres",
 		Keys:    n,
 		Pool: backends.PoolStats{
@@ -533,7 +568,11 @@ func (b *Backend) Stats(ctx context.Context) (backends.Stats, error) {
 			Timeouts:   ps.CanceledAcquireCount(),
 		},
 		Extra: map[string]float64{"pool_acquire_seconds": ps.AcquireDuration().Seconds()},
-	}, nil
+	}
+	if b.router != nil {
+		b.router.extra(st.Extra)
+	}
+	return st, nil
 }
 
 // Ping checks that the store answers (a health check for breaker).
@@ -548,6 +587,7 @@ func (b *Backend) Ping(ctx context.Context) error {
 func (b *Backend) Close() error {
 	b.once.Do(func() {
 		b.closed.Store(true)
+		b.router.stop()
 		b.pool.Close()
 	})
 	return nil
