@@ -12,6 +12,7 @@ import (
 	"github.com/statenode/statenode/backends"
 	"github.com/statenode/statenode/backends/compressed"
 	"github.com/statenode/statenode/backends/memory"
+	"github.com/statenode/statenode/backends/postgres"
 	"github.com/statenode/statenode/backends/redis"
 )
 
@@ -102,5 +103,50 @@ func BenchmarkCodec(b *testing.B) {
 			}
 		})
 		b.Cleanup(func() { z.Close() })
+	}
+}
+
+// BenchmarkCompressionPostgres is BenchmarkCompression on the shared
+// PostgreSQL (a durable store: each Put commits a transaction):
+//
+//	go test -run ^$ -bench CompressionPostgres ./backends/compressed
+func BenchmarkCompressionPostgres(b *testing.B) {
+	text := sampleText()
+	ctx := context.Background()
+	for _, alg := range []struct {
+		name string
+		alg  compressed.Algorithm
+		raw  bool
+	}{{"raw", 0, true}, {"zstd", compressed.Zstd, false}, {"snappy", compressed.Snappy, false}} {
+		b.Run(alg.name, func(b *testing.B) {
+			cfg := postgres.DefaultConfig("postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+			cfg.Schema = "statenode_bench_compressed"
+			inner, err := postgres.New(ctx, cfg)
+			if err != nil {
+				b.Skipf("postgres: %v", err)
+			}
+			var store backends.Backend = inner
+			stored := len(text)
+			if !alg.raw {
+				z, err := compressed.New(inner, compressed.Config{Algorithm: alg.alg})
+				if err != nil {
+					b.Fatal(err)
+				}
+				store = z
+				stored = len(z.Encode(text))
+			}
+			defer store.Close()
+			defer func() { _, _ = inner.Pool().Exec(ctx, `DROP SCHEMA IF EXISTS statenode_bench_compressed CASCADE`) }()
+			b.SetBytes(int64(len(text)))
+			for b.Loop() {
+				if _, err := store.Put(ctx, "k", text, backends.WriteOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := store.Get(ctx, "k"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(stored)/float64(len(text)), "stored/raw")
+		})
 	}
 }
