@@ -1,0 +1,125 @@
+package harness
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/statenode/statenode/jepsen/history"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestScenariosAreWellFormed(t *testing.T) {
+	faults := Faults()
+	seen := map[string]bool{}
+	for _, s := range append(Quick(), Full()...) {
+		if seen[s.Name] {
+			t.Errorf("scenario %s listed twice", s.Name)
+		}
+		seen[s.Name] = true
+		if _, err := LookupWorkload(s.Workload); err != nil {
+			t.Errorf("%s: %v", s.Name, err)
+		}
+		if len(s.Faults) == 0 {
+			t.Errorf("%s: no faults", s.Name)
+		}
+		for _, f := range s.Faults {
+			if _, ok := faults[f]; !ok {
+				t.Errorf("%s: unknown fault %s", s.Name, f)
+			}
+		}
+		if got, err := Lookup(s.Name); err != nil || got.Name != s.Name {
+			t.Errorf("Lookup(%s) = %v, %v", s.Name, got, err)
+		}
+	}
+	if _, err := Lookup("nope"); !errors.Is(err, ErrUnknownScenario) {
+		t.Errorf("Lookup(nope) = %v", err)
+	}
+	if sc, err := Lookup("set:kill-one+pause-one"); err != nil || sc.Workload != "set" || len(sc.Faults) != 2 {
+		t.Errorf("Lookup(set:kill-one+pause-one) = %+v, %v", sc, err)
+	}
+	if _, err := Lookup("set:meteor"); !errors.Is(err, ErrUnknownScenario) {
+		t.Errorf("Lookup(set:meteor) = %v", err)
+	}
+	if w, err := LookupWorkload("register-stale"); err != nil || w.Name() != "register-stale" {
+		t.Errorf("LookupWorkload(register-stale) = %v, %v", w, err)
+	}
+	if _, ok := Workloads()["register-stale"]; ok {
+		t.Errorf("the self-test workload is in the matrix")
+	}
+	if _, err := LookupWorkload("lock"); !errors.Is(err, ErrSkipped) {
+		t.Errorf("LookupWorkload(lock) = %v, want ErrSkipped until the coordination client lands", err)
+	}
+}
+
+// writeRun saves a minimal run folder: run.json, runtime.json, histories.
+func writeRun(t *testing.T, workload string, ops []history.Op) string {
+	t.Helper()
+	dir := t.TempDir()
+	b, _ := json.Marshal(map[string]any{
+		"scenario": Scenario{Name: workload + "-test", Workload: workload, Faults: []string{"kill-one"}},
+		"options":  map[string]any{"Nodes": 3, "Seed": 7},
+	})
+	if err := os.WriteFile(filepath.Join(dir, "run.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "runtime.json"), []byte(`[{"Name":"converge","Valid":true,"Summary":"ok"}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := history.NewRecorder(filepath.Join(dir, "client-000.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range ops {
+		rec.Add(op)
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestRecheck(t *testing.T) {
+	good := []history.Op{
+		{F: history.FAdd, Value: "a", Type: history.TypeOK, Call: 1, Return: 2},
+		{Client: FinalClient, F: history.FRead, Values: []string{"a"}, Type: history.TypeOK, Call: 3, Return: 4},
+	}
+	res, err := Recheck(writeRun(t, "set", good))
+	if err != nil || !res.Valid {
+		t.Fatalf("good set run: %v, %+v", err, res)
+	}
+	if len(res.Checks) != 2 || res.Checks[0].Name != "converge" {
+		t.Fatalf("checks %+v: want the saved runtime check and the set check", res.Checks)
+	}
+	lost := append([]history.Op{{F: history.FAdd, Value: "b", Type: history.TypeOK, Call: 1, Return: 2}}, good...)
+	dir := writeRun(t, "set", lost)
+	res, err = Recheck(dir)
+	if err != nil || res.Valid {
+		t.Fatalf("lost add passed the re-check: %v, %+v", err, res)
+	}
+	v, _ := os.ReadFile(filepath.Join(dir, "verdict.txt"))
+	if !strings.HasPrefix(string(v), "FAIL set-test seed=7") || !strings.Contains(string(v), "failed=set") {
+		t.Fatalf("verdict.txt = %q", v)
+	}
+	stale := []history.Op{
+		{F: history.FPut, Key: "k", Value: "v1", Type: history.TypeOK, Rev: 2, Call: 1, Return: 2},
+		{F: history.FPut, Key: "k", Value: "v2", Type: history.TypeOK, Rev: 3, Call: 3, Return: 4},
+		{Client: 1, F: history.FGet, Key: "k", Found: true, Out: "v1", Rev: 2, Type: history.TypeOK, Call: 5, Return: 6},
+	}
+	dir = writeRun(t, "register", stale)
+	if res, err = Recheck(dir); err != nil || res.Valid {
+		t.Fatalf("stale read passed the re-check: %v, %+v", err, res)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "history.html")); err != nil {
+		t.Fatalf("no visualization: %v", err)
+	}
+	if _, err := Recheck(t.TempDir()); err == nil {
+		t.Fatal("Recheck of an empty folder succeeded")
+	}
+}
