@@ -222,6 +222,11 @@ type Member struct {
 	HTTPAddr string `json:"http_addr"`
 	Voter    bool   `json:"voter"`
 	Leader   bool   `json:"leader"`
+	// The fields below are set only by nodes that run gossip
+	// (--gossip-addr); see MemberGossip*.
+	RaftRole   string `json:"raft_role,omitempty"`   // RaftRoleVoter, RaftRoleNonvoter, or RaftRoleNone: alive in gossip, not (yet) in Raft
+	Gossip     string `json:"gossip,omitempty"`      // gossip state: alive, suspect, dead, left; "" if gossip does not know the member
+	GossipAddr string `json:"gossip_addr,omitempty"` // gossip host:port
 }
 
 // AddMemberRequest is the body of POST /v1/members. Unknown members are rejected.

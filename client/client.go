@@ -91,7 +91,7 @@ func (e *Error) Is(target error) bool {
 	case api.CodeUnknownMember:
 		return target == ErrUnknownMember
 	}
-	return false
+	return coordIs(e.Code, target) || crdtIs(e.Code, target)
 }
 
 // Config configures a Client.
@@ -244,6 +244,11 @@ type call struct {
 	ctype  string
 	write  bool // not idempotent: retried only if certainly not applied
 	to     target
+	// idempotent marks a write that may be repeated (it carries a request
+	// ID the server deduplicates): retried even when its outcome is unknown.
+	idempotent bool
+	// header holds extra request headers (fences), nil for none.
+	header http.Header
 }
 
 // result is a completed exchange: status, headers and the whole body.
@@ -308,7 +313,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*result, error) {
 			// Before the headers are written nothing has left this
 			// process; a dial error means no connection was made.
 			sent := wrote.Load() && !isDialError(err)
-			if cl.write && sent {
+			if cl.write && sent && !cl.idempotent {
 				// The request may have reached the server: never repeat it.
 				return nil, fmt.Errorf("%w: %s %s: %w", ErrIndeterminate, cl.method, base, err)
 			}
@@ -324,7 +329,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*result, error) {
 				// Returned only before proposing: safe to retry anywhere.
 				c.leaderHint(base, e.Leader)
 				lastErr = e
-			case res.status == http.StatusGatewayTimeout && !cl.write:
+			case res.status == http.StatusGatewayTimeout && (!cl.write || cl.idempotent):
 				c.endpointFailed(base)
 				lastErr = e
 			case res.status >= 500 && e.Code == "" && !cl.write:
@@ -368,6 +373,9 @@ func (c *Client) send(ctx context.Context, base string, cl *call, budget time.Du
 	}
 	if cl.ctype != "" {
 		req.Header["Content-Type"] = []string{cl.ctype}
+	}
+	for k, v := range cl.header {
+		req.Header[k] = v
 	}
 	// No User-Agent: one header less to write and parse per request.
 	req.Header["User-Agent"] = noUserAgent

@@ -56,6 +56,11 @@ func AppendCommand(dst []byte, c *Command) []byte {
 			id = c.Member.ID
 		}
 		dst = appendString(dst, id)
+	case CmdCoord:
+		dst = appendCoordRequest(dst, c.Coord)
+	case CmdFencedTxn:
+		dst = appendFence(dst, c.Fence)
+		dst = appendRequest(dst, c.Txn)
 	}
 	return dst
 }
@@ -156,6 +161,9 @@ func AppendResponse(dst []byte, r *Response) []byte {
 	if r.Succeeded {
 		flags |= respFlagSucceeded
 	}
+	if r.Coord != nil {
+		flags |= respFlagCoord
+	}
 	dst = append(dst, formatVersion, flags)
 	dst = binary.AppendVarint(dst, r.Revision)
 	dst = binary.AppendUvarint(dst, uint64(len(r.Results)))
@@ -172,6 +180,9 @@ func AppendResponse(dst []byte, r *Response) []byte {
 			dst = appendKV(dst, &res.KVs[j])
 		}
 	}
+	if r.Coord != nil {
+		dst = appendCoordResult(dst, r.Coord)
+	}
 	return dst
 }
 
@@ -185,7 +196,7 @@ func DecodeResponse(b []byte) (*Response, error) {
 		return nil, fmt.Errorf("%w: response version %d", ErrUnsupportedVersion, v)
 	}
 	flags := d.byte()
-	if d.err == nil && flags&^respFlagSucceeded != 0 {
+	if d.err == nil && flags&^(respFlagSucceeded|respFlagCoord) != 0 {
 		d.fail("unknown response flags %#x", flags)
 	}
 	r := &Response{Succeeded: flags&respFlagSucceeded != 0}
@@ -211,6 +222,10 @@ func DecodeResponse(b []byte) (*Response, error) {
 				break
 			}
 		}
+	}
+	if flags&respFlagCoord != 0 {
+		r.Coord = &CoordResult{}
+		d.coordResult(r.Coord)
 	}
 	if err := d.finish(); err != nil {
 		return nil, err
@@ -248,6 +263,16 @@ func decodeCommandInto(b []byte, c *Command, req *Request, m *Member) error {
 			m.HTTPAddr = d.string()
 		}
 		c.Member = m
+	case CmdCoord:
+		c.Coord = &CoordRequest{}
+		d.coordRequest(c.Coord)
+	case CmdFencedTxn:
+		c.Fence = &Fence{Lock: d.string(), Token: d.uvarint()}
+		if req == nil {
+			req = &Request{}
+		}
+		d.request(req)
+		c.Txn = req
 	case CmdNoop:
 	default:
 		return fmt.Errorf("%w: %d", ErrUnknownCommand, t)
@@ -324,6 +349,10 @@ func commandSize(c *Command) int {
 			return n + 1
 		}
 		n += bytesLen(len(c.Member.ID))
+	case CmdCoord:
+		n += coordRequestSize(c.Coord)
+	case CmdFencedTxn:
+		n += fenceSize(c.Fence) + requestSize(c.Txn)
 	}
 	return n
 }

@@ -14,6 +14,8 @@ const (
 	CmdPutMember    CommandType = 2 // Member: add/update a member's addresses
 	CmdRemoveMember CommandType = 3 // Member.ID: remove member metadata
 	CmdNoop         CommandType = 4 // nothing; advances applied index only (used as a barrier)
+	CmdCoord        CommandType = 5 // Coord: a coordination request (sessions, locks, elections)
+	CmdFencedTxn    CommandType = 6 // Fence + Txn: a Request that applies only if Fence is current
 )
 
 func (t CommandType) String() string {
@@ -26,6 +28,10 @@ func (t CommandType) String() string {
 		return "remove-member"
 	case CmdNoop:
 		return "noop"
+	case CmdCoord:
+		return "coord"
+	case CmdFencedTxn:
+		return "fenced-txn"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }
@@ -37,8 +43,10 @@ type Command struct {
 	// nanoseconds; 0 if unset. The FSM records the greatest one it has
 	// applied (LastTime) and never reads a clock itself.
 	Time   int64
-	Txn    *Request // CmdTxn
-	Member *Member  // CmdPutMember (all fields), CmdRemoveMember (ID only)
+	Txn    *Request      // CmdTxn, CmdFencedTxn
+	Member *Member       // CmdPutMember (all fields), CmdRemoveMember (ID only)
+	Coord  *CoordRequest // CmdCoord
+	Fence  *Fence        // CmdFencedTxn
 }
 
 // ApplyResult is what FSM.Apply returns for a command log entry (and, in a
@@ -47,7 +55,9 @@ type Command struct {
 // to decode or validate), never a raft error; when it is set nothing changed.
 type ApplyResult struct {
 	// Response is the txn result. For member and noop commands it carries
-	// only Succeeded=true and the current Revision.
+	// only Succeeded=true and the current Revision; for coordination
+	// commands also Coord. A fenced txn whose fence is stale has
+	// Succeeded=false and Coord.Code=CoordFenced, and wrote nothing.
 	Response *Response
 	Err      error
 }
@@ -79,9 +89,29 @@ func (c *Command) Validate(l Limits) error {
 		return fmt.Errorf("%w: negative time %d", ErrInvalid, c.Time)
 	}
 	switch c.Type {
+	case CmdCoord:
+		if c.Txn != nil || c.Member != nil || c.Fence != nil || c.Coord == nil {
+			return fmt.Errorf("%w: coord command needs exactly a coordination request", ErrInvalid)
+		}
+		if err := c.Coord.Validate(l); err != nil {
+			return err
+		}
+	case CmdFencedTxn:
+		if c.Member != nil || c.Coord != nil || c.Txn == nil || c.Fence == nil {
+			return fmt.Errorf("%w: fenced txn command needs a request and a fence", ErrInvalid)
+		}
+		if c.Fence.Lock == "" || c.Fence.Token == 0 {
+			return fmt.Errorf("%w: fence needs a lock name and a token", ErrInvalid)
+		}
+		if len(c.Fence.Lock) > l.MaxKeySize {
+			return fmt.Errorf("%w: fence lock name is %d bytes, limit %d", ErrTooLarge, len(c.Fence.Lock), l.MaxKeySize)
+		}
+		if err := validateRequest(c.Txn, l, true); err != nil {
+			return err
+		}
 	case CmdTxn:
-		if c.Member != nil {
-			return fmt.Errorf("%w: member set on a txn command", ErrInvalid)
+		if c.Member != nil || c.Coord != nil || c.Fence != nil {
+			return fmt.Errorf("%w: member, coordination request or fence set on a txn command", ErrInvalid)
 		}
 		if c.Txn == nil {
 			return fmt.Errorf("%w: txn command without a request", ErrInvalid)
@@ -90,7 +120,7 @@ func (c *Command) Validate(l Limits) error {
 			return err
 		}
 	case CmdPutMember, CmdRemoveMember:
-		if c.Txn != nil {
+		if c.Txn != nil || c.Coord != nil || c.Fence != nil {
 			return fmt.Errorf("%w: txn set on a %s command", ErrInvalid, c.Type)
 		}
 		if c.Member == nil || c.Member.ID == "" {
@@ -101,7 +131,7 @@ func (c *Command) Validate(l Limits) error {
 			return fmt.Errorf("%w: member field longer than %d bytes", ErrTooLarge, l.MaxKeySize)
 		}
 	case CmdNoop:
-		if c.Txn != nil || c.Member != nil {
+		if c.Txn != nil || c.Member != nil || c.Coord != nil || c.Fence != nil {
 			return fmt.Errorf("%w: noop command carries a payload", ErrInvalid)
 		}
 	default:

@@ -51,6 +51,7 @@ type FSM struct {
 	probe   KeyValue
 	victims []*KeyValue
 	items   [][]byte
+	item    int // position of the command being applied within its entry
 
 	// Lock-free copies of st's counters, published when mu is released.
 	revision   atomic.Int64
@@ -63,6 +64,11 @@ type FSM struct {
 	// nothing for it.
 	notifyMu sync.Mutex
 	notifyCh chan struct{}
+	// objCh: per-object channels (locks, elections, sessions) closed by the
+	// apply that changes the object; changed collects their keys during
+	// an apply pass (under mu).
+	objCh   map[string]chan struct{}
+	changed []string
 
 	wg sync.WaitGroup // watch goroutines
 }
@@ -90,8 +96,10 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 	f.mu.Lock()
 	res := f.applyLocked(l)
 	f.finishLocked()
+	changed := f.takeChanged()
 	f.mu.Unlock()
 	f.broadcast()
+	f.wakeObjects(changed, false)
 	return res
 }
 
@@ -105,8 +113,20 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		out[i] = f.applyLocked(l)
 	}
 	f.finishLocked()
+	changed := f.takeChanged()
 	f.mu.Unlock()
 	f.broadcast()
+	f.wakeObjects(changed, false)
+	return out
+}
+
+// takeChanged returns the keys of objects changed by this apply pass.
+func (f *FSM) takeChanged() []string {
+	if len(f.changed) == 0 {
+		return nil
+	}
+	out := f.changed
+	f.changed = nil
 	return out
 }
 
@@ -126,9 +146,11 @@ func (f *FSM) applyLocked(l *raft.Log) interface{} {
 	}
 	results := make([]ApplyResult, len(items))
 	for i, it := range items {
+		f.item = i
 		results[i] = f.applyCommand(it)
 		items[i] = nil
 	}
+	f.item = 0
 	f.items = items[:0]
 	return results
 }
@@ -156,6 +178,21 @@ func (f *FSM) applyCommand(b []byte) ApplyResult {
 			st.putMember(c.Member)
 		} else {
 			st.removeMember(c.Member.ID)
+		}
+	case CmdCoord:
+		if f.item >= 1<<coordPosBits {
+			return ApplyResult{Err: fmt.Errorf("%w: coordination command at position %d of a batch (limit %d)", ErrInvalid, f.item, 1<<coordPosBits)}
+		}
+		cr := st.coord.apply(c.Coord, CoordIndex(st.applied, f.item), c.Time, &f.changed)
+		resp = &Response{Succeeded: cr.Code == CoordOK || cr.Code == CoordQueued, Revision: st.revision, Coord: &cr}
+	case CmdFencedTxn:
+		if err := validateRequest(c.Txn, Limits{}, false); err != nil {
+			return ApplyResult{Err: err}
+		}
+		if why := st.coord.checkFence(c.Fence); why != "" {
+			resp = &Response{Revision: st.revision, Coord: &CoordResult{Code: CoordFenced, Token: st.coord.fences[c.Fence.Lock], Index: CoordIndex(st.applied, f.item), Detail: why}}
+		} else {
+			resp = st.txn(c.Txn, &f.probe, &f.victims)
 		}
 	case CmdNoop:
 	}
@@ -317,6 +354,7 @@ func (f *FSM) Hash() uint64 {
 		buf = appendString(buf, m.RaftAddr)
 		buf = appendString(buf, m.HTTPAddr)
 	}
+	buf = st.coord.appendTo(buf)
 	flush()
 	return h.Sum64()
 }

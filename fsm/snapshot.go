@@ -23,6 +23,8 @@ import (
 //	keys, in key order:
 //	    key | tag: 0 inline (value, create, mod, version) | 1 same as the KV of the last event for this key
 //	members, in ID order: id | raft address | HTTP address
+//	version 2 only: bytes coordination state (sessions, locks, fences,
+//	    elections; see coordState.appendTo)
 //	trailer: CRC-32C (Castagnoli) of every byte before it, 4 bytes big-endian
 //
 // The back-references (tags 2 and 1) let a restored store share memory
@@ -31,7 +33,10 @@ import (
 var snapshotMagic = []byte("SNFSM")
 
 const (
-	snapshotVersion byte = 1
+	// snapshotVersion is written; Restore also reads version 1 (written
+	// before coordination state existed: it restores with none).
+	snapshotVersion   byte = 2
+	snapshotVersionV1 byte = 1
 
 	snapPrevNone   byte = 0
 	snapPrevInline byte = 1
@@ -65,6 +70,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		compactRev: st.compactRev,
 		applied:    st.applied,
 		lastTime:   st.lastTime,
+		coord:      st.coord.appendTo(nil),
 	}, nil
 }
 
@@ -76,6 +82,7 @@ type fsmSnapshot struct {
 	compactRev int64
 	applied    uint64
 	lastTime   int64
+	coord      []byte // encoded coordination state
 }
 
 // Persist streams the snapshot to sink, closing it on success and
@@ -157,6 +164,7 @@ func (s *fsmSnapshot) write(out io.Writer) error {
 		w.buf = appendString(w.buf, m.RaftAddr)
 		w.buf = appendString(w.buf, m.HTTPAddr)
 	}
+	w.bytes(s.coord)
 	if err := w.flush(); err != nil {
 		return err
 	}
@@ -230,6 +238,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.publishLocked()
 	f.mu.Unlock()
 	f.broadcast()
+	f.wakeObjects(nil, true)
 	return nil
 }
 
@@ -247,8 +256,9 @@ func readSnapshot(rd io.Reader) (state, error) {
 	if r.err == nil && !bytes.Equal(magic, snapshotMagic) {
 		return st, fmt.Errorf("%w: bad magic %q", ErrCorrupt, magic)
 	}
-	if v := r.byte(); r.err == nil && v != snapshotVersion {
-		return st, fmt.Errorf("%w: snapshot version %d", ErrUnsupportedVersion, v)
+	version := r.byte()
+	if r.err == nil && version != snapshotVersion && version != snapshotVersionV1 {
+		return st, fmt.Errorf("%w: snapshot version %d", ErrUnsupportedVersion, version)
 	}
 	st.applied = r.uvarint()
 	st.revision = r.varint()
@@ -367,6 +377,17 @@ func readSnapshot(rd io.Reader) (state, error) {
 	}
 	if r.err != nil {
 		return st, r.err
+	}
+	if version >= 2 {
+		blob := r.readBytes()
+		if r.err != nil {
+			return st, r.err
+		}
+		coord, err := decodeCoordState(blob)
+		if err != nil {
+			return st, fmt.Errorf("coordination state: %w", err)
+		}
+		st.coord = coord
 	}
 
 	sum := r.sum()

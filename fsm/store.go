@@ -29,6 +29,7 @@ type state struct {
 	compactRev int64
 	applied    uint64
 	lastTime   int64
+	coord      coordState // sessions, locks, elections (coord.go)
 }
 
 func lessKV(a, b *KeyValue) bool { return bytes.Compare(a.Key, b.Key) < 0 }
@@ -37,6 +38,7 @@ func newState() state {
 	return state{
 		tree:    btree.NewG(btreeDegree, lessKV),
 		members: make(map[string]Member),
+		coord:   newCoordState(),
 	}
 }
 

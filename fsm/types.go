@@ -137,6 +137,9 @@ type Response struct {
 	Succeeded bool  // true if every Compare held and Success ran
 	Revision  int64 // store revision after the txn (unchanged if it wrote nothing)
 	Results   []OpResult
+	// Coord is the result of a coordination command, or the refusal of a
+	// fenced txn; nil otherwise.
+	Coord *CoordResult
 }
 
 // RangeRequest is a local read.

@@ -283,12 +283,18 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 }
 
 // Leave removes this node from the cluster gracefully: if it leads, it
-// hands leadership over first. Call Shutdown afterwards.
+// hands leadership over first; with gossip, it leaves the gossip pool
+// (CRDT handles then return gossip.ErrClosed). Call Shutdown afterwards.
 func (n *Node) Leave(ctx context.Context) error {
 	if n.Leader().ID == n.cfg.ID && n.Status().Members > 1 {
 		if err := n.TransferLeadership(ctx, ""); err != nil {
 			return err
 		}
+	}
+	// Leave gossip first, so that the leader does not add back a member
+	// that is alive in gossip but no longer in Raft (gossip.go).
+	if err := n.stopGossip(ctx); err != nil {
+		n.log.Warn("leaving gossip", "err", err)
 	}
 	return n.Remove(ctx, n.cfg.ID)
 }

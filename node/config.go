@@ -111,6 +111,10 @@ type Config struct {
 	PeerRaftAddrs map[string]string
 	PeerHTTPAddrs map[string]string
 
+	// EnablePprof serves Go's profiler on the client API port under
+	// /debug/pprof/ (off by default: it exposes internals).
+	EnablePprof bool
+
 	// Logger receives the node's logs; nil = slog.Default().
 	Logger *slog.Logger
 
@@ -120,6 +124,10 @@ type Config struct {
 
 	// Version is reported in Status and /v1/status.
 	Version string
+
+	// Gossip membership and CRDTs (docs/CRDT.md); all off unless
+	// GossipAddr is set. See gossip.go for how they interact.
+	GossipConfig
 }
 
 // DefaultConfig returns the production defaults. ID, DataDir and addresses
@@ -141,6 +149,7 @@ func DefaultConfig() Config {
 		ApplyTimeout:       10 * time.Second,
 		MaxBatch:           256,
 		Version:            "dev",
+		GossipConfig:       defaultGossipConfig(),
 	}
 }
 
@@ -157,6 +166,7 @@ func DefaultLocalConfig() Config {
 	c.LeaderLeaseTimeout = 250 * time.Millisecond
 	c.CommitTimeout = 2 * time.Millisecond
 	c.SnapshotInterval = 2 * time.Second
+	c.GossipProfile = gossipProfileLocal
 	return c
 }
 
@@ -209,6 +219,7 @@ func (c *Config) Validate() error {
 	if c.HistoryRetention < 0 || c.MaxBatch < 0 || c.SnapshotRetain < 0 {
 		errs = append(errs, errors.New("HistoryRetention, MaxBatch and SnapshotRetain must not be negative"))
 	}
+	errs = append(errs, c.validateGossip()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("node: invalid config: %w", errors.Join(errs...))
 	}

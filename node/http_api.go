@@ -86,6 +86,8 @@ func (n *Node) registerAPI(mux *http.ServeMux, reg prometheus.Registerer) {
 	handle("POST /v1/members", n.handleAddMember)
 	handle("DELETE /v1/members/{id}", n.handleRemoveMember)
 	handle("POST /v1/leader/transfer", n.handleTransferLeader)
+	n.registerCoord(handle)
+	n.registerGossipAPI(handle)
 	handle("GET /livez", func(w http.ResponseWriter, r *http.Request) int {
 		return writeText(w, http.StatusOK, "ok\n")
 	})
@@ -267,6 +269,9 @@ func (n *Node) writeError(w http.ResponseWriter, err error) int {
 // classify maps an error of the node, of fsm or of request decoding onto
 // the HTTP status and the error body.
 func (n *Node) classify(err error) (int, *api.Error) {
+	if status, e, ok := classifyCoord(err); ok {
+		return status, e
+	}
 	e := &api.Error{Message: err.Error()}
 	var (
 		ae  *apiError
@@ -780,7 +785,7 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) int {
 	if req.Compare = conditions(key, &q); req.Compare != nil {
 		req.Failure = []fsm.Op{{Type: fsm.OpRange, Key: key}}
 	}
-	resp, err := n.Txn(ctx, req)
+	resp, err := n.txnHTTP(ctx, r, req)
 	if err != nil {
 		return n.writeError(w, err)
 	}
@@ -887,7 +892,7 @@ func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) int {
 	if req.Compare = conditions(key, &q); req.Compare != nil {
 		req.Failure = []fsm.Op{{Type: fsm.OpRange, Key: key}}
 	}
-	resp, err := n.Txn(ctx, req)
+	resp, err := n.txnHTTP(ctx, r, req)
 	if err != nil {
 		return n.writeError(w, err)
 	}
@@ -922,7 +927,7 @@ func (n *Node) handleTxn(w http.ResponseWriter, r *http.Request) int {
 	if err != nil {
 		return n.writeError(w, err)
 	}
-	resp, err := n.Txn(ctx, req)
+	resp, err := n.txnHTTP(ctx, r, req)
 	if err != nil {
 		return n.writeError(w, err)
 	}
@@ -1064,6 +1069,7 @@ func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) int {
 	for i, m := range ms {
 		out[i] = api.Member{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr, Voter: m.Voter, Leader: m.Leader}
 	}
+	out = n.withGossip(out) // gossip state, when the node runs gossip
 	return writeJSONValue(w, http.StatusOK, out)
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,7 @@ type Node struct {
 	httpSrv *transport.HTTPServer
 	peers   *http.Client // forwarding to other members' internal API
 	metrics *metrics
+	gsp     *gossipState // nil unless Config.GossipAddr is set (gossip.go)
 
 	proposeCh chan *proposal
 	readCh    chan *readWaiter
@@ -167,7 +169,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	provider := n.cfg.ServerAddressProvider
 	if provider == nil && len(n.cfg.PeerRaftAddrs) > 0 {
-		provider = staticProvider(n.cfg.PeerRaftAddrs)
+		provider = &staticProvider{n: n, addrs: n.cfg.PeerRaftAddrs}
 	}
 	n.trans = transport.NewRaftTransport(n.stream, transport.RaftConfig{
 		ServerAddressProvider: provider,
@@ -201,10 +203,21 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		mux := http.NewServeMux()
 		n.registerInternal(mux)
 		n.registerAPI(mux, n.cfg.Registry)
+		if n.cfg.EnablePprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
 		n.httpSrv, err = transport.ListenHTTP(n.cfg.HTTPAddr, mux, n.cfg.TLS)
 		if err != nil {
 			return err
 		}
+	}
+
+	// Gossip starts once the Raft and HTTP listeners are bound, so that
+	// its metadata can publish their addresses.
+	if err := n.startGossip(ctx, hasState); err != nil {
+		return err
 	}
 
 	n.goFunc(n.observeLeader)
@@ -212,6 +225,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goFunc(n.runReadIndex)
 	n.goFunc(n.runLeaderDuties)
 	n.goFunc(n.runMemberRegistration)
+	n.goFunc(n.runSessionReaper)
 
 	switch {
 	case hasState:
@@ -255,8 +269,14 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
+		// Gossip leaves after the API stops serving CRDTs and before Raft
+		// stops, so that peers record this node as left (not dead: no
+		// automatic removal) while it is still a working member.
+		if err := n.stopGossip(ctx); err != nil {
+			errs = append(errs, err)
+		}
 		if n.raft != nil {
-			if err := n.raft.Shutdown().Error(); err != nil {
+			if err := n.shutdownRaft(ctx); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -277,9 +297,41 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	return n.stopErr
 }
 
+// shutdownRaft stops Raft. Raft waits for its replication goroutines, and
+// one of them can sit in an RPC to a peer whose Raft already stopped while
+// its transport still accepts (a whole cluster shutting down at once): if
+// Raft has not stopped after a moment, closing our transport ends those
+// RPCs and lets it finish.
+func (n *Node) shutdownRaft(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- n.raft.Shutdown().Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(time.Second):
+		n.log.Warn("raft is slow to stop; closing its transport")
+		if n.trans != nil {
+			_ = n.trans.Close()
+		}
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("node: raft did not stop: %w", ctx.Err())
+	}
+}
+
 // closeResources releases what Start opened; safe on a partial start.
 func (n *Node) closeResources() error {
 	var errs []error
+	if n.gsp != nil { // a failed Start; after Shutdown this is a no-op
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := n.stopGossip(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		cancel()
+	}
 	if n.trans != nil {
 		if err := n.trans.Close(); err != nil {
 			errs = append(errs, err)
@@ -354,15 +406,25 @@ func (n *Node) Limits() fsm.Limits { return n.limits }
 // Do not apply commands through it: they bypass validation.
 func (n *Node) Raft() *raft.Raft { return n.raft }
 
-// staticProvider dials peers at fixed addresses by ID; unknown IDs fall
-// back to the address in the Raft configuration.
-type staticProvider map[string]string
+// staticProvider dials peers at fixed addresses by ID. Members without an
+// override (this node itself, a member added later) resolve to the address
+// in the replicated member table, so raft never falls back noisily.
+type staticProvider struct {
+	n     *Node
+	addrs map[string]string
+}
 
-func (p staticProvider) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
-	if a, ok := p[string(id)]; ok {
+func (p *staticProvider) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
+	if a, ok := p.addrs[string(id)]; ok {
 		return raft.ServerAddress(a), nil
 	}
-	return "", fmt.Errorf("node: no address override for %q", id)
+	if string(id) == p.n.cfg.ID {
+		return raft.ServerAddress(p.n.RaftAddr()), nil
+	}
+	if m, ok := p.n.fsm.Member(string(id)); ok && m.RaftAddr != "" {
+		return raft.ServerAddress(m.RaftAddr), nil
+	}
+	return "", fmt.Errorf("node: no address known for %q", id)
 }
 
 // forwardAddr is the client API address used to reach member l.

@@ -70,8 +70,11 @@ type agentCmd struct {
 	ApplyTimeout       time.Duration `name:"apply-timeout" default:"${apply_timeout}" help:"How long a write waits to commit when the client set no deadline."`
 	ShutdownTimeout    time.Duration `name:"shutdown-timeout" default:"30s" help:"How long a graceful shutdown may take after SIGINT/SIGTERM."`
 
-	LogLevel  string `name:"log-level" enum:"debug,info,warn,error" default:"info" help:"Least severe level logged: debug, info, warn or error."`
-	LogFormat string `name:"log-format" enum:"text,json" default:"text" help:"Log format on stderr: text or json."`
+	Gossip gossipFlags `embed:""`
+
+	LogLevel    string `name:"log-level" enum:"debug,info,warn,error" default:"info" help:"Least severe level logged: debug, info, warn or error."`
+	LogFormat   string `name:"log-format" enum:"text,json" default:"text" help:"Log format on stderr: text or json."`
+	EnablePprof bool   `name:"enable-pprof" help:"Serve Go's profiler under /debug/pprof/ on the client API port."`
 }
 
 // Run reads top to bottom: logging, configuration, metrics, signals, start,
@@ -162,6 +165,7 @@ func (a *agentCmd) config() (node.Config, error) {
 	cfg.RaftAdvertise = a.RaftAdvertise
 	cfg.HTTPAdvertise = a.HTTPAdvertise
 	cfg.Bootstrap = a.Bootstrap
+	cfg.EnablePprof = a.EnablePprof
 	peers, err := parseInitialCluster(a.InitialCluster)
 	if err != nil {
 		return cfg, err
@@ -185,6 +189,7 @@ func (a *agentCmd) config() (node.Config, error) {
 	cfg.ElectionTimeout = a.ElectionTimeout
 	cfg.LeaderLeaseTimeout = a.LeaderLeaseTimeout
 	cfg.ApplyTimeout = a.ApplyTimeout
+	a.Gossip.apply(&cfg)
 	if a.ShutdownTimeout <= 0 {
 		return cfg, fmt.Errorf("%w: --shutdown-timeout must be positive", errUsage)
 	}

@@ -36,6 +36,9 @@ func (membersCmd) Run(rc *runContext) error {
 		}
 		return writeJSON(rc.stdout, members)
 	}
+	if gossipShown(members) {
+		return printGossipMembers(rc, members) // crdt.go: adds gossip columns
+	}
 	tw := tabwriter.NewWriter(rc.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tRAFT_ADDR\tHTTP_ADDR\tVOTER\tLEADER")
 	for _, m := range members {
