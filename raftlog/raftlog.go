@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -54,8 +55,9 @@ type Store struct {
 	// Snapshots is the file snapshot store.
 	Snapshots raft.SnapshotStore
 
-	bolt *raftboltdb.BoltStore
-	dir  string
+	bolt   *raftboltdb.BoltStore
+	stable *closableStable
+	dir    string
 }
 
 type identity struct {
@@ -110,7 +112,10 @@ func Open(cfg Config) (*Store, error) {
 		bolt.Close()
 		return nil, fmt.Errorf("raftlog: snapshot store: %w", err)
 	}
-	return &Store{Log: cache, Stable: bolt, Snapshots: snaps, bolt: bolt, dir: cfg.Dir}, nil
+	st := &Store{Log: cache, Snapshots: snaps, bolt: bolt, dir: cfg.Dir}
+	st.stable = &closableStable{inner: bolt}
+	st.Stable = st.stable
+	return st, nil
 }
 
 func checkIdentity(dir, id string) error {
@@ -152,5 +157,62 @@ func (s *Store) Dir() string { return s.dir }
 
 // Close closes the bbolt database. Call it after raft has shut down.
 func (s *Store) Close() error {
+	s.stable.close()
 	return s.bolt.Close()
+}
+
+// closableStable guards the stable store against raft's heartbeat fast
+// path: a heartbeat already being handled when the node shuts down may try
+// to record a term after the database is closed, and raft panics on any
+// stable-store write error. After close, writes are dropped (the node is
+// gone and its transport no longer answers, so nobody learns of them);
+// reads fail.
+type closableStable struct {
+	mu     sync.RWMutex
+	inner  raft.StableStore
+	closed bool
+}
+
+var errClosed = errors.New("raftlog: store closed")
+
+func (c *closableStable) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+}
+
+func (c *closableStable) Set(key, val []byte) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return nil
+	}
+	return c.inner.Set(key, val)
+}
+
+func (c *closableStable) Get(key []byte) ([]byte, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return nil, errClosed
+	}
+	return c.inner.Get(key)
+}
+
+func (c *closableStable) SetUint64(key []byte, val uint64) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return nil
+	}
+	return c.inner.SetUint64(key, val)
+}
+
+func (c *closableStable) GetUint64(key []byte) (uint64, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return 0, errClosed
+	}
+	return c.inner.GetUint64(key)
 }

@@ -42,3 +42,15 @@ func TestOpenNeedsDir(t *testing.T) {
 	_, err := Open(Config{})
 	require.Error(t, err)
 }
+
+// TestStableWritesAfterCloseDoNotFail: raft panics on a failed stable-store
+// write, and a heartbeat in flight at shutdown may write after Close.
+func TestStableWritesAfterCloseDoNotFail(t *testing.T) {
+	st, err := Open(Config{Dir: t.TempDir(), NodeID: "n1"})
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+	require.NoError(t, st.Stable.SetUint64([]byte("CurrentTerm"), 9))
+	require.NoError(t, st.Stable.Set([]byte("k"), []byte("v")))
+	_, err = st.Stable.GetUint64([]byte("CurrentTerm"))
+	require.Error(t, err)
+}

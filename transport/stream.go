@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -29,6 +30,10 @@ type StreamLayer struct {
 	advertise net.Addr
 	tls       *tls.Config
 	dialer    net.Dialer
+
+	mu       sync.Mutex
+	accepted map[net.Conn]struct{} // inbound connections, closed by Close
+	closed   bool
 }
 
 var _ raft.StreamLayer = (*StreamLayer)(nil)
@@ -48,7 +53,7 @@ func Listen(addr, advertise string, tlsConf *tls.Config) (*StreamLayer, error) {
 	if tlsConf != nil {
 		ln = tls.NewListener(ln, tlsConf)
 	}
-	return &StreamLayer{ln: ln, advertise: adv, tls: tlsConf}, nil
+	return &StreamLayer{ln: ln, advertise: adv, tls: tlsConf, accepted: map[net.Conn]struct{}{}}, nil
 }
 
 func advertiseAddr(bound net.Addr, advertise string) (net.Addr, error) {
@@ -78,11 +83,50 @@ func (s *StreamLayer) Accept() (net.Conn, error) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	return c, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	tc := &trackedConn{Conn: c, s: s}
+	s.accepted[tc] = struct{}{}
+	return tc, nil
 }
 
-// Close stops accepting connections.
-func (s *StreamLayer) Close() error { return s.ln.Close() }
+// Close stops accepting connections and closes the inbound ones, so that
+// no request from a peer is answered once the transport is closed (raft's
+// transport does not close them itself).
+func (s *StreamLayer) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]net.Conn, 0, len(s.accepted))
+	for c := range s.accepted {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	err := s.ln.Close()
+	for _, c := range conns {
+		c.Close()
+	}
+	return err
+}
+
+// trackedConn removes itself from its stream layer when closed.
+type trackedConn struct {
+	net.Conn
+	s    *StreamLayer
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.s.mu.Lock()
+		delete(c.s.accepted, c)
+		c.s.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
 
 // Addr is the advertised address.
 func (s *StreamLayer) Addr() net.Addr { return s.advertise }

@@ -58,3 +58,23 @@ func TestWildcardNeedsAdvertise(t *testing.T) {
 	require.Equal(t, "127.0.0.1:7000", s.Addr().String())
 	s.Close()
 }
+
+func TestCloseClosesInboundConnections(t *testing.T) {
+	s, err := Listen("127.0.0.1:0", "", nil)
+	require.NoError(t, err)
+	accepted := make(chan struct{})
+	go func() {
+		if _, err := s.Accept(); err == nil {
+			close(accepted)
+		}
+	}()
+	c, err := s.Dial(raft.ServerAddress(s.Addr().String()), time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	<-accepted
+	require.NoError(t, s.Close())
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	require.Error(t, err, "the peer's connection must be closed, not left open")
+	require.NotContains(t, err.Error(), "timeout")
+}
