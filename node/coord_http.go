@@ -214,30 +214,31 @@ func (n *Node) handleSessionWait(w http.ResponseWriter, r *http.Request) int {
 	})
 }
 
-func (n *Node) handleLock(w http.ResponseWriter, r *http.Request) int {
+// namedWithBody serves a coordination route on .../{kind}/{name} whose
+// JSON body decodes into Req, and hands both to call.
+func namedWithBody[Req any](n *Node, w http.ResponseWriter, r *http.Request, kind string,
+	call func(ctx context.Context, name string, req Req) (any, error)) int {
 	return n.coordRoute(w, r, func(ctx context.Context) (any, error) {
-		name, err := pathName(r, "lock")
+		name, err := pathName(r, kind)
 		if err != nil {
 			return nil, err
 		}
-		var req api.LockRequest
+		var req Req
 		if err := decodeCoordBody(r, &req); err != nil {
 			return nil, err
 		}
+		return call(ctx, name, req)
+	})
+}
+
+func (n *Node) handleLock(w http.ResponseWriter, r *http.Request) int {
+	return namedWithBody(n, w, r, "lock", func(ctx context.Context, name string, req api.LockRequest) (any, error) {
 		return n.Lock(ctx, name, req)
 	})
 }
 
 func (n *Node) handleUnlock(w http.ResponseWriter, r *http.Request) int {
-	return n.coordRoute(w, r, func(ctx context.Context) (any, error) {
-		name, err := pathName(r, "lock")
-		if err != nil {
-			return nil, err
-		}
-		var req api.UnlockRequest
-		if err := decodeCoordBody(r, &req); err != nil {
-			return nil, err
-		}
+	return namedWithBody(n, w, r, "lock", func(ctx context.Context, name string, req api.UnlockRequest) (any, error) {
 		return nil, n.Unlock(ctx, name, req)
 	})
 }
@@ -253,43 +254,19 @@ func (n *Node) handleLockInfo(w http.ResponseWriter, r *http.Request) int {
 }
 
 func (n *Node) handleCampaign(w http.ResponseWriter, r *http.Request) int {
-	return n.coordRoute(w, r, func(ctx context.Context) (any, error) {
-		name, err := pathName(r, "election")
-		if err != nil {
-			return nil, err
-		}
-		var req api.CampaignRequest
-		if err := decodeCoordBody(r, &req); err != nil {
-			return nil, err
-		}
+	return namedWithBody(n, w, r, "election", func(ctx context.Context, name string, req api.CampaignRequest) (any, error) {
 		return n.Campaign(ctx, name, req)
 	})
 }
 
 func (n *Node) handleResign(w http.ResponseWriter, r *http.Request) int {
-	return n.coordRoute(w, r, func(ctx context.Context) (any, error) {
-		name, err := pathName(r, "election")
-		if err != nil {
-			return nil, err
-		}
-		var req api.ElectionRequest
-		if err := decodeCoordBody(r, &req); err != nil {
-			return nil, err
-		}
+	return namedWithBody(n, w, r, "election", func(ctx context.Context, name string, req api.ElectionRequest) (any, error) {
 		return nil, n.Resign(ctx, name, req)
 	})
 }
 
 func (n *Node) handleProclaim(w http.ResponseWriter, r *http.Request) int {
-	return n.coordRoute(w, r, func(ctx context.Context) (any, error) {
-		name, err := pathName(r, "election")
-		if err != nil {
-			return nil, err
-		}
-		var req api.ElectionRequest
-		if err := decodeCoordBody(r, &req); err != nil {
-			return nil, err
-		}
+	return namedWithBody(n, w, r, "election", func(ctx context.Context, name string, req api.ElectionRequest) (any, error) {
 		return nil, n.Proclaim(ctx, name, req)
 	})
 }
