@@ -169,13 +169,13 @@ func (n *Node) runSessionReaper() {
 				} else if !n.stopped() {
 					n.log.Warn("session renewal after leader change failed", "err", err)
 				}
-			} else if ids := n.fsm.ExpiredSessions(time.Now().UnixNano(), 1024); len(ids) > 0 {
+			} else if ids := n.fsm.ExpiredSessions(n.wallClock().UnixNano(), 1024); len(ids) > 0 {
 				if _, err := n.coord(ctx, &fsm.CoordRequest{Op: fsm.OpSessionExpire, IDs: ids}); err != nil && !n.stopped() {
 					n.log.Warn("session expiry failed", "err", err)
 				}
 				wait = time.Millisecond
 			} else if next := n.fsm.NextSessionDeadline(); next != 0 {
-				wait = min(max(time.Until(time.Unix(0, next)), time.Millisecond), maxReapDelay)
+				wait = min(max(time.Unix(0, next).Sub(n.wallClock()), time.Millisecond), maxReapDelay)
 			}
 			cancel()
 		}

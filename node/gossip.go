@@ -161,22 +161,24 @@ type gossipState struct {
 // nil when gossip is disabled (Config.GossipAddr empty) or before Start;
 // GossipEnabled tells.
 func (n *Node) CRDT() *gossip.Gossip {
-	if n.gsp == nil {
+	s := n.gsp.Load()
+	if s == nil {
 		return nil
 	}
-	return n.gsp.g
+	return s.g
 }
 
 // GossipEnabled reports whether the node runs gossip.
-func (n *Node) GossipEnabled() bool { return n.gsp != nil }
+func (n *Node) GossipEnabled() bool { return n.gsp.Load() != nil }
 
 // GossipMembers returns the gossip pool as this node sees it, sorted by
 // ID, or ErrGossipDisabled.
 func (n *Node) GossipMembers() ([]gossip.Member, error) {
-	if n.gsp == nil {
+	s := n.gsp.Load()
+	if s == nil {
 		return nil, ErrGossipDisabled
 	}
-	return n.gsp.g.Members(), nil
+	return s.g.Members(), nil
 }
 
 // gossipMeta is what this node publishes about itself.
@@ -218,7 +220,7 @@ func (n *Node) startGossip(ctx context.Context, hasState bool) error {
 		reg.unregisterAll()
 		return fmt.Errorf("node: %w", err)
 	}
-	n.gsp = &gossipState{g: g, reg: reg}
+	n.gsp.Store(&gossipState{g: g, reg: reg})
 	if err := g.Start(ctx); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
@@ -230,7 +232,7 @@ func (n *Node) startGossip(ctx context.Context, hasState bool) error {
 // not dead) and closes the CRDT store. Safe to call twice and without
 // gossip.
 func (n *Node) stopGossip(ctx context.Context) error {
-	s := n.gsp
+	s := n.gsp.Load()
 	if s == nil {
 		return nil
 	}
@@ -253,7 +255,7 @@ func (n *Node) reconcileInterval() time.Duration {
 // runGossipDuties reconciles the Raft configuration with the gossip pool
 // on every membership event and every reconcileInterval, until Shutdown.
 func (n *Node) runGossipDuties(hasState bool) {
-	events := n.gsp.g.Watch(n.ctx)
+	events := n.gsp.Load().g.Watch(n.ctx)
 	tick := time.NewTicker(n.reconcileInterval())
 	defer tick.Stop()
 	bootstrapped := hasState
@@ -277,7 +279,7 @@ func (n *Node) runGossipDuties(hasState bool) {
 
 // reconcileGossip runs one round of the gossip duties.
 func (n *Node) reconcileGossip(bootstrapped *bool) {
-	members := n.gsp.g.Members()
+	members := n.gsp.Load().g.Members()
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil {
 		return

@@ -31,12 +31,12 @@ type Node struct {
 	fsm     *fsm.FSM
 	store   *raftlog.Store
 	stream  *transport.StreamLayer
-	trans   *raft.NetworkTransport
+	trans   *transport.RaftTransport
 	raft    *raft.Raft
 	httpSrv *transport.HTTPServer
 	peers   *http.Client // forwarding to other members' internal API
 	metrics *metrics
-	gsp     *gossipState // nil unless Config.GossipAddr is set (gossip.go)
+	gsp     atomic.Pointer[gossipState] // nil unless Config.GossipAddr is set; stored after the HTTP server starts (gossip.go)
 
 	proposeCh chan *proposal
 	readCh    chan *readWaiter
@@ -325,7 +325,7 @@ func (n *Node) shutdownRaft(ctx context.Context) error {
 // closeResources releases what Start opened; safe on a partial start.
 func (n *Node) closeResources() error {
 	var errs []error
-	if n.gsp != nil { // a failed Start; after Shutdown this is a no-op
+	if n.gsp.Load() != nil { // a failed Start; after Shutdown this is a no-op
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := n.stopGossip(ctx); err != nil {
 			errs = append(errs, err)

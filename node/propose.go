@@ -137,7 +137,7 @@ func (n *Node) runProposer() {
 			return
 		}
 		batch = drain(batch) // more may have queued while we waited for a slot
-		now := time.Now().UnixNano()
+		now := n.wallClock().UnixNano()
 		var data []byte
 		if len(batch) == 1 {
 			batch[0].cmd.Time = now

@@ -155,21 +155,46 @@ type RaftConfig struct {
 	Logger *slog.Logger
 }
 
+// RaftTransport is raft's NetworkTransport with pipelined replication
+// turned off.
+//
+// hashicorp/raft v1.8's pipeline can deadlock: when a follower answers an
+// AppendEntries with Success=false, raft's pipeline decoder returns and
+// nothing reads the pipeline's responses any more; if the sender has one
+// more request to send first, it blocks on the pipeline's in-flight queue
+// while the transport's decoder blocks handing over the answer. The
+// pipeline is then never closed: that follower receives heartbeats (so it
+// never calls an election) but no log entry again, and Raft's shutdown
+// waits forever for the stuck replication goroutine. Without a pipeline,
+// raft replicates with one AppendEntries RPC in flight per follower, each
+// carrying every entry not yet sent (group commit keeps them few and large),
+// which on a LAN costs little: the follower applies appends one at a time
+// either way.
+type RaftTransport struct {
+	*raft.NetworkTransport
+}
+
+// AppendEntriesPipeline always reports that pipelining is not supported,
+// which makes raft use plain AppendEntries RPCs.
+func (t *RaftTransport) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
+}
+
 // NewRaftTransport builds raft's NetworkTransport over the stream layer.
-func NewRaftTransport(s *StreamLayer, cfg RaftConfig) *raft.NetworkTransport {
+func NewRaftTransport(s *StreamLayer, cfg RaftConfig) *RaftTransport {
 	if cfg.MaxPool <= 0 {
 		cfg.MaxPool = 3
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	return &RaftTransport{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		ServerAddressProvider: cfg.ServerAddressProvider,
 		Logger:                HCLogger(cfg.Logger, "transport"),
 		Stream:                s,
 		MaxPool:               cfg.MaxPool,
 		Timeout:               cfg.Timeout,
-	})
+	})}
 }
 
 // HCLogger adapts a *slog.Logger to hclog for hashicorp libraries; nil

@@ -78,3 +78,20 @@ func TestCloseClosesInboundConnections(t *testing.T) {
 	require.Error(t, err, "the peer's connection must be closed, not left open")
 	require.NotContains(t, err.Error(), "timeout")
 }
+
+// Raft must never replicate through a pipeline (see RaftTransport), and
+// the wrapper must keep the optional interfaces raft looks for.
+func TestRaftTransportRefusesPipelining(t *testing.T) {
+	s, err := Listen("127.0.0.1:0", "", nil)
+	require.NoError(t, err)
+	tr := NewRaftTransport(s, RaftConfig{})
+	defer tr.Close()
+	p, err := tr.AppendEntriesPipeline("peer", raft.ServerAddress(s.Addr().String()))
+	require.ErrorIs(t, err, raft.ErrPipelineReplicationNotSupported)
+	require.Nil(t, p)
+	var rt raft.Transport = tr
+	_, ok := rt.(raft.WithClose)
+	require.True(t, ok, "raft closes the transport through WithClose")
+	_, ok = rt.(raft.WithPreVote)
+	require.True(t, ok, "raft pre-votes only through WithPreVote")
+}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statenode/statenode/node/nodetest"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -57,15 +57,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
+// freeAddr returns a loopback address whose port was free a moment ago,
+// outside the kernel's ephemeral range (nodetest.FreeAddr).
+func freeAddr(t *testing.T) string { return nodetest.FreeAddr(t) }
 
 // cleanEnv is the test process's environment without STATENODE_* variables,
 // plus extra. A binary built with -race sleeps 1s at exit (the race

@@ -88,8 +88,8 @@ func newCluster(t testing.TB, n int, opts ...Option) *Cluster {
 		cfg := node.DefaultLocalConfig()
 		cfg.ID = fmt.Sprintf("n%d", i+1)
 		cfg.DataDir = t.TempDir()
-		cfg.RaftAddr = freeAddr(t)
-		cfg.HTTPAddr = freeAddr(t)
+		cfg.RaftAddr = FreeAddr(t)
+		cfg.HTTPAddr = FreeAddr(t)
 		cfg.Logger = logger.With("test_node", cfg.ID)
 		for _, o := range opts {
 			o(i, &cfg)
@@ -132,10 +132,10 @@ func (p *provider) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
 	return "", fmt.Errorf("nodetest: unknown server %q", id)
 }
 
-// freeAddr picks a free loopback port below the kernel's ephemeral range
-// (32768+), so that later ":0" listeners (proxies, clients) cannot be
-// handed the same port between this check and the node binding it.
-func freeAddr(t testing.TB) string {
+// FreeAddr picks a free loopback port below the kernel's ephemeral range
+// (32768+), so that later ":0" listeners and outgoing connections cannot
+// be handed the same port between this check and the process binding it.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	for range 1000 {
 		port := 10000 + rand.IntN(20000)
