@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/statenode/statenode/fsm"
+	"github.com/statenode/statenode/raftlog"
 )
 
 // Peer is one member of a fixed initial cluster.
@@ -30,6 +31,15 @@ type Config struct {
 
 	// DataDir holds the Raft log, stable store and snapshots. Required.
 	DataDir string
+	// LogEngine stores the Raft log: raftlog.EngineBolt ("bolt", the
+	// default when empty) or raftlog.EngineWAL ("wal"). A data directory
+	// keeps the engine it was created with (docs/OPERATIONS.md).
+	LogEngine string
+	// WALSegmentSize is the segment file size of the "wal" engine (0 =
+	// 64 MiB). Log compaction frees whole segments only; entries before a
+	// snapshot in the newest segment stay on disk (harmless: they are
+	// committed entries) until it fills.
+	WALSegmentSize int
 
 	// RaftAddr is the TCP address the Raft transport listens on
 	// ("127.0.0.1:0" picks a free port).
@@ -215,6 +225,11 @@ func (c *Config) Validate() error {
 	}
 	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
 		errs = append(errs, errors.New("LeaderLeaseTimeout must be <= HeartbeatTimeout"))
+	}
+	switch c.LogEngine {
+	case "", raftlog.EngineBolt, raftlog.EngineWAL:
+	default:
+		errs = append(errs, fmt.Errorf("LogEngine %q: want %q or %q", c.LogEngine, raftlog.EngineBolt, raftlog.EngineWAL))
 	}
 	if c.HistoryRetention < 0 || c.MaxBatch < 0 || c.SnapshotRetain < 0 {
 		errs = append(errs, errors.New("HistoryRetention, MaxBatch and SnapshotRetain must not be negative"))

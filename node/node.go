@@ -157,6 +157,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.store, err = raftlog.Open(raftlog.Config{
 		Dir:            n.cfg.DataDir,
 		NodeID:         n.cfg.ID,
+		Engine:         n.cfg.LogEngine,
+		WALSegmentSize: n.cfg.WALSegmentSize,
 		SnapshotRetain: n.cfg.SnapshotRetain,
 		Logger:         transport.HCLogger(n.log, "snapshot"),
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/statenode/statenode/fsm"
 	"github.com/statenode/statenode/node"
 	"github.com/statenode/statenode/node/nodetest"
+	"github.com/statenode/statenode/raftlog"
 )
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -256,8 +257,22 @@ func waitFor(t *testing.T, d time.Duration, f func() bool) {
 	require.Eventually(t, f, d, 5*time.Millisecond)
 }
 
-func TestRestartFromDataDir(t *testing.T) {
-	c := nodetest.MakeCluster(t, 3)
+// engines runs a test once per Raft log engine.
+func engines(t *testing.T, f func(t *testing.T, engine nodetest.Option)) {
+	for _, e := range []string{raftlog.EngineBolt, raftlog.EngineWAL} {
+		t.Run(e, func(t *testing.T) {
+			f(t, nodetest.WithConfig(func(_ int, c *node.Config) {
+				c.LogEngine = e
+				c.WALSegmentSize = 16 << 10 // small segments, so that compaction frees some
+			}))
+		})
+	}
+}
+
+func TestRestartFromDataDir(t *testing.T) { engines(t, testRestartFromDataDir) }
+
+func testRestartFromDataDir(t *testing.T, engine nodetest.Option) {
+	c := nodetest.MakeCluster(t, 3, engine)
 	ctx := ctxT(t, 60*time.Second)
 	for i := 0; i < 20; i++ {
 		_, err := c.Leader(t).Put(ctx, []byte(fmt.Sprintf("r/%d", i)), []byte(strconv.Itoa(i)))
@@ -281,8 +296,10 @@ func TestRestartFromDataDir(t *testing.T) {
 	c.EnsureSame(t)
 }
 
-func TestSnapshotCompactionAndCatchUp(t *testing.T) {
-	c := nodetest.MakeCluster(t, 3, nodetest.WithConfig(func(i int, cfg *node.Config) {
+func TestSnapshotCompactionAndCatchUp(t *testing.T) { engines(t, testSnapshotCompactionAndCatchUp) }
+
+func testSnapshotCompactionAndCatchUp(t *testing.T, engine nodetest.Option) {
+	c := nodetest.MakeCluster(t, 3, engine, nodetest.WithConfig(func(i int, cfg *node.Config) {
 		cfg.SnapshotThreshold = 50
 		cfg.TrailingLogs = 10
 		cfg.SnapshotInterval = time.Hour // snapshots are taken explicitly below

@@ -13,7 +13,21 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
 	"go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
+)
+
+// Log engines: where the Raft log and stable store live.
+const (
+	// EngineBolt keeps the log in one bbolt file (raft/raft.db) through
+	// raft-boltdb/v2. The default.
+	EngineBolt = "bolt"
+	// EngineWAL keeps the log in append-only segment files (raft/wal/)
+	// through hashicorp/raft-wal: one fsync per append instead of bbolt's
+	// two, and old entries are dropped by deleting whole segments.
+	EngineWAL = "wal"
 )
 
 // Errors returned by Open.
@@ -22,6 +36,10 @@ var (
 	ErrIdentityMismatch = errors.New("raftlog: data directory belongs to another node")
 	// ErrLocked: another process holds the data directory open.
 	ErrLocked = errors.New("raftlog: data directory is in use by another process")
+	// ErrEngineMismatch: the data directory was created with another log
+	// engine. Engines do not convert: remove the member, empty its data
+	// directory and add it back with the new engine.
+	ErrEngineMismatch = errors.New("raftlog: data directory uses another log engine")
 )
 
 // Config configures Open.
@@ -31,14 +49,22 @@ type Config struct {
 	// NodeID is recorded on first use and checked on every later Open, so a
 	// directory cannot silently be reused by a different member.
 	NodeID string
+	// Engine is EngineBolt (default when empty) or EngineWAL. It is recorded
+	// on first use like NodeID; opening with another engine fails with
+	// ErrEngineMismatch.
+	Engine string
+	// WALSegmentSize is the size at which EngineWAL starts a new segment
+	// file; compaction frees whole segments. Default (0) raft-wal's 64 MiB.
+	WALSegmentSize int
 	// CacheSize is how many recent log entries are kept in memory in front
 	// of bbolt; followers and the leader's replication read them from there.
 	// Default 1024.
 	CacheSize int
 	// SnapshotRetain is how many snapshots are kept. Default 2.
 	SnapshotRetain int
-	// NoSync skips fsync on log writes. Unsafe: an acknowledged write can be
-	// lost on power failure. For benchmarks of the rest of the stack only.
+	// NoSync skips fsync on log writes (EngineBolt only). Unsafe: an
+	// acknowledged write can be lost on power failure. For benchmarks of
+	// the rest of the stack only.
 	NoSync bool
 	// LogOutput receives the snapshot store's log lines; nil = io.Discard.
 	LogOutput io.Writer
@@ -48,26 +74,38 @@ type Config struct {
 
 // Store is an opened data directory.
 type Store struct {
-	// Log is the Raft log store (cached bbolt).
+	// Log is the Raft log store (the engine behind a log cache).
 	Log raft.LogStore
-	// Stable is the Raft stable store (bbolt).
+	// Stable is the Raft stable store (the engine's).
 	Stable raft.StableStore
 	// Snapshots is the file snapshot store.
 	Snapshots raft.SnapshotStore
 
-	bolt   *raftboltdb.BoltStore
+	engine io.Closer // *raftboltdb.BoltStore or *wal.WAL
+	lock   *os.File  // holds the flock on raft/LOCK
 	stable *closableStable
 	dir    string
+	kind   string
 }
 
 type identity struct {
 	ID string `json:"id"`
+	// Engine is empty in directories created before engines were
+	// selectable: those are EngineBolt.
+	Engine string `json:"engine,omitempty"`
 }
 
 // Open opens (or creates) the data directory.
-func Open(cfg Config) (*Store, error) {
+func Open(cfg Config) (_ *Store, err error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("raftlog: Dir is required")
+	}
+	switch cfg.Engine {
+	case "":
+		cfg.Engine = EngineBolt
+	case EngineBolt, EngineWAL:
+	default:
+		return nil, fmt.Errorf("raftlog: unknown log engine %q (want %q or %q)", cfg.Engine, EngineBolt, EngineWAL)
 	}
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = 1024
@@ -79,46 +117,114 @@ func Open(cfg Config) (*Store, error) {
 	if err := os.MkdirAll(raftDir, 0o750); err != nil {
 		return nil, fmt.Errorf("raftlog: %w", err)
 	}
-	if err := checkIdentity(cfg.Dir, cfg.NodeID); err != nil {
+	lock, err := lockDir(raftDir)
+	if err != nil {
 		return nil, err
 	}
-	bolt, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(raftDir, "raft.db"),
-		BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true},
-		NoSync:      cfg.NoSync,
-	})
-	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
-			return nil, fmt.Errorf("%w: %s", ErrLocked, cfg.Dir)
+	st := &Store{lock: lock, dir: cfg.Dir, kind: cfg.Engine}
+	defer func() {
+		if err != nil {
+			if st.engine != nil {
+				st.engine.Close()
+			}
+			lock.Close()
 		}
-		return nil, fmt.Errorf("raftlog: open log: %w", err)
+	}()
+	if err := checkIdentity(cfg.Dir, cfg.NodeID, cfg.Engine); err != nil {
+		return nil, err
 	}
-	cache, err := raft.NewLogCache(cfg.CacheSize, bolt)
-	if err != nil {
-		bolt.Close()
+	var log raft.LogStore
+	switch cfg.Engine {
+	case EngineWAL:
+		walDir := filepath.Join(raftDir, "wal")
+		if err := os.MkdirAll(walDir, 0o750); err != nil {
+			return nil, fmt.Errorf("raftlog: %w", err)
+		}
+		// raft-wal's Close leaves its metadata database open (and locked):
+		// own it, and close it after the WAL.
+		meta := &metadb.BoltMetaDB{}
+		segSize := cfg.WALSegmentSize
+		if segSize <= 0 {
+			segSize = wal.DefaultSegmentSize
+		}
+		w, err := wal.Open(walDir, wal.WithLogger(hclogOr(cfg)), wal.WithMetaStore(meta), wal.WithSegmentSize(segSize))
+		if err != nil {
+			meta.Close()
+			return nil, fmt.Errorf("raftlog: open log: %w", err)
+		}
+		st.engine, log, st.stable = walEngine{w, meta}, w, &closableStable{inner: w}
+	default:
+		bolt, err := raftboltdb.New(raftboltdb.Options{
+			Path:        filepath.Join(raftDir, "raft.db"),
+			BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true},
+			NoSync:      cfg.NoSync,
+		})
+		if err != nil {
+			if errors.Is(err, bbolt.ErrTimeout) {
+				return nil, fmt.Errorf("%w: %s", ErrLocked, cfg.Dir)
+			}
+			return nil, fmt.Errorf("raftlog: open log: %w", err)
+		}
+		st.engine, log, st.stable = bolt, bolt, &closableStable{inner: bolt}
+	}
+	st.Stable = st.stable
+	if st.Log, err = raft.NewLogCache(cfg.CacheSize, log); err != nil {
 		return nil, fmt.Errorf("raftlog: %w", err)
 	}
-	var snaps raft.SnapshotStore
 	if cfg.Logger != nil {
-		snaps, err = raft.NewFileSnapshotStoreWithLogger(raftDir, cfg.SnapshotRetain, cfg.Logger)
+		st.Snapshots, err = raft.NewFileSnapshotStoreWithLogger(raftDir, cfg.SnapshotRetain, cfg.Logger)
 	} else {
 		out := cfg.LogOutput
 		if out == nil {
 			out = io.Discard
 		}
-		snaps, err = raft.NewFileSnapshotStore(raftDir, cfg.SnapshotRetain, out)
+		st.Snapshots, err = raft.NewFileSnapshotStore(raftDir, cfg.SnapshotRetain, out)
 	}
 	if err != nil {
-		bolt.Close()
 		return nil, fmt.Errorf("raftlog: snapshot store: %w", err)
 	}
-	st := &Store{Log: cache, Snapshots: snaps, bolt: bolt, dir: cfg.Dir}
-	st.stable = &closableStable{inner: bolt}
-	st.Stable = st.stable
 	return st, nil
 }
 
-func checkIdentity(dir, id string) error {
+// walEngine closes a WAL and then its metadata database.
+type walEngine struct {
+	wal  *wal.WAL
+	meta *metadb.BoltMetaDB
+}
+
+func (e walEngine) Close() error { return errors.Join(e.wal.Close(), e.meta.Close()) }
+
+// hclogOr is the logger for the log engine: cfg.Logger, or one writing to
+// cfg.LogOutput (discarded when nil).
+func hclogOr(cfg Config) hclog.Logger {
+	if cfg.Logger != nil {
+		return cfg.Logger
+	}
+	if cfg.LogOutput == nil {
+		return hclog.NewNullLogger()
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: "raft-wal", Output: cfg.LogOutput})
+}
+
+// lockDir takes an exclusive, non-blocking flock on dir/LOCK, held until
+// Close: a second process (or a second Open in this one) gets ErrLocked
+// instead of two writers corrupting the log.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("raftlog: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, filepath.Dir(dir))
+		}
+		return nil, fmt.Errorf("raftlog: lock %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+func checkIdentity(dir, id, engine string) error {
 	path := filepath.Join(dir, "node.json")
 	b, err := os.ReadFile(path)
 	switch {
@@ -130,9 +236,15 @@ func checkIdentity(dir, id string) error {
 		if id != "" && got.ID != id {
 			return fmt.Errorf("%w: %s holds node %q, not %q", ErrIdentityMismatch, dir, got.ID, id)
 		}
+		if got.Engine == "" {
+			got.Engine = EngineBolt
+		}
+		if got.Engine != engine {
+			return fmt.Errorf("%w: %s holds a %q log, not %q", ErrEngineMismatch, dir, got.Engine, engine)
+		}
 		return nil
 	case errors.Is(err, os.ErrNotExist):
-		b, _ := json.Marshal(identity{ID: id})
+		b, _ := json.Marshal(identity{ID: id, Engine: engine})
 		tmp := path + ".tmp"
 		if err := os.WriteFile(tmp, b, 0o640); err != nil {
 			return fmt.Errorf("raftlog: %w", err)
@@ -155,10 +267,16 @@ func (s *Store) HasState() (bool, error) {
 // Dir is the data directory.
 func (s *Store) Dir() string { return s.dir }
 
-// Close closes the bbolt database. Call it after raft has shut down.
+// Engine is the log engine in use (EngineBolt or EngineWAL).
+func (s *Store) Engine() string { return s.kind }
+
+// Close closes the log engine and releases the directory. Call it after
+// raft has shut down.
 func (s *Store) Close() error {
 	s.stable.close()
-	return s.bolt.Close()
+	err := s.engine.Close()
+	s.lock.Close()
+	return err
 }
 
 // closableStable guards the stable store against raft's heartbeat fast

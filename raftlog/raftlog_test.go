@@ -1,6 +1,8 @@
 package raftlog
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -8,34 +10,76 @@ import (
 )
 
 func TestOpenRecordsIdentityAndState(t *testing.T) {
+	for _, engine := range []string{EngineBolt, EngineWAL} {
+		t.Run(engine, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := Config{Dir: dir, NodeID: "n1", Engine: engine}
+			st, err := Open(cfg)
+			require.NoError(t, err)
+			require.Equal(t, engine, st.Engine())
+			has, err := st.HasState()
+			require.NoError(t, err)
+			require.False(t, has)
+			require.NoError(t, st.Log.StoreLog(&raft.Log{Index: 1, Term: 1, Type: raft.LogCommand, Data: []byte("x")}))
+			require.NoError(t, st.Stable.SetUint64([]byte("CurrentTerm"), 1))
+			require.NoError(t, st.Close())
+
+			// Reopened: the entry is there and the directory knows it has state.
+			st, err = Open(cfg)
+			require.NoError(t, err)
+			has, err = st.HasState()
+			require.NoError(t, err)
+			require.True(t, has)
+			var l raft.Log
+			require.NoError(t, st.Log.GetLog(1, &l))
+			require.Equal(t, "x", string(l.Data))
+			term, err := st.Stable.GetUint64([]byte("CurrentTerm"))
+			require.NoError(t, err)
+			require.EqualValues(t, 1, term)
+
+			// A second process (here: a second Open) cannot take the directory.
+			_, err = Open(cfg)
+			require.ErrorIs(t, err, ErrLocked)
+			require.NoError(t, st.Close())
+
+			// Another node ID is refused.
+			_, err = Open(Config{Dir: dir, NodeID: "n2", Engine: engine})
+			require.ErrorIs(t, err, ErrIdentityMismatch)
+
+			// Another engine is refused, and the directory still opens
+			// with its own afterwards.
+			other := EngineWAL
+			if engine == EngineWAL {
+				other = EngineBolt
+			}
+			_, err = Open(Config{Dir: dir, NodeID: "n1", Engine: other})
+			require.ErrorIs(t, err, ErrEngineMismatch)
+			st, err = Open(cfg)
+			require.NoError(t, err)
+			require.NoError(t, st.Log.GetLog(1, &l))
+			require.NoError(t, st.Close())
+		})
+	}
+}
+
+// A directory created before engines were selectable (node.json without
+// "engine") is a bolt directory.
+func TestIdentityWithoutEngineIsBolt(t *testing.T) {
 	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "node.json"), []byte(`{"id":"n1"}`), 0o640))
+	_, err := Open(Config{Dir: dir, NodeID: "n1", Engine: EngineWAL})
+	require.ErrorIs(t, err, ErrEngineMismatch)
 	st, err := Open(Config{Dir: dir, NodeID: "n1"})
 	require.NoError(t, err)
-	has, err := st.HasState()
-	require.NoError(t, err)
-	require.False(t, has)
-	require.NoError(t, st.Log.StoreLog(&raft.Log{Index: 1, Term: 1, Type: raft.LogCommand, Data: []byte("x")}))
-	require.NoError(t, st.Stable.SetUint64([]byte("CurrentTerm"), 1))
 	require.NoError(t, st.Close())
+}
 
-	// Reopened: the entry is there and the directory knows it has state.
-	st, err = Open(Config{Dir: dir, NodeID: "n1"})
-	require.NoError(t, err)
-	has, err = st.HasState()
-	require.NoError(t, err)
-	require.True(t, has)
-	var l raft.Log
-	require.NoError(t, st.Log.GetLog(1, &l))
-	require.Equal(t, "x", string(l.Data))
-
-	// A second process (here: a second Open) cannot take the directory.
-	_, err = Open(Config{Dir: dir, NodeID: "n1"})
-	require.ErrorIs(t, err, ErrLocked)
-	require.NoError(t, st.Close())
-
-	// Another node ID is refused.
-	_, err = Open(Config{Dir: dir, NodeID: "n2"})
-	require.ErrorIs(t, err, ErrIdentityMismatch)
+func TestOpenRejectsUnknownEngine(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Open(Config{Dir: dir, NodeID: "n1", Engine: "rocks"})
+	require.ErrorContains(t, err, `unknown log engine "rocks"`)
+	_, statErr := os.Stat(filepath.Join(dir, "node.json"))
+	require.ErrorIs(t, statErr, os.ErrNotExist, "a refused Open changes nothing")
 }
 
 func TestOpenNeedsDir(t *testing.T) {
@@ -46,11 +90,13 @@ func TestOpenNeedsDir(t *testing.T) {
 // TestStableWritesAfterCloseDoNotFail: raft panics on a failed stable-store
 // write, and a heartbeat in flight at shutdown may write after Close.
 func TestStableWritesAfterCloseDoNotFail(t *testing.T) {
-	st, err := Open(Config{Dir: t.TempDir(), NodeID: "n1"})
-	require.NoError(t, err)
-	require.NoError(t, st.Close())
-	require.NoError(t, st.Stable.SetUint64([]byte("CurrentTerm"), 9))
-	require.NoError(t, st.Stable.Set([]byte("k"), []byte("v")))
-	_, err = st.Stable.GetUint64([]byte("CurrentTerm"))
-	require.Error(t, err)
+	for _, engine := range []string{EngineBolt, EngineWAL} {
+		st, err := Open(Config{Dir: t.TempDir(), NodeID: "n1", Engine: engine})
+		require.NoError(t, err)
+		require.NoError(t, st.Close())
+		require.NoError(t, st.Stable.SetUint64([]byte("CurrentTerm"), 9))
+		require.NoError(t, st.Stable.Set([]byte("k"), []byte("v")))
+		_, err = st.Stable.GetUint64([]byte("CurrentTerm"))
+		require.Error(t, err)
+	}
 }

@@ -46,6 +46,7 @@ func defaultVars() map[string]string {
 type agentCmd struct {
 	ID             string   `name:"id" required:"" help:"Unique, stable name of this member (no spaces, ',', '=' or '/')."`
 	DataDir        string   `name:"data-dir" required:"" type:"path" placeholder:"DIR" help:"Directory for the Raft log, snapshots and metadata."`
+	LogEngine      string   `name:"log-engine" enum:"bolt,wal" default:"bolt" help:"Raft log storage: bolt (one bbolt file) or wal (append-only segments, one fsync per append). Fixed when the data directory is created."`
 	RaftAddr       string   `name:"raft-addr" default:"${raft_addr}" placeholder:"HOST:PORT" help:"Address the Raft transport listens on."`
 	HTTPAddr       string   `name:"http-addr" default:"${http_addr}" placeholder:"HOST:PORT" help:"Address the client API (and /metrics) listens on."`
 	RaftAdvertise  string   `name:"raft-advertise" placeholder:"HOST:PORT" help:"Raft address other members dial (default: --raft-addr)."`
@@ -160,6 +161,7 @@ func (a *agentCmd) config() (node.Config, error) {
 	cfg := node.DefaultConfig()
 	cfg.ID = a.ID
 	cfg.DataDir = a.DataDir
+	cfg.LogEngine = a.LogEngine
 	cfg.RaftAddr = a.RaftAddr
 	cfg.HTTPAddr = a.HTTPAddr
 	cfg.RaftAdvertise = a.RaftAdvertise

@@ -37,7 +37,10 @@ type CLI struct {
 	CRDT    crdtCmd    `cmd:"" name:"crdt" help:"Read and update CRDTs (counters, sets, registers) served by any member; needs --gossip-addr on the agents."`
 	Status  statusCmd  `cmd:"" help:"Show the status of each endpoint in --addr."`
 	Leader  leaderCmd  `cmd:"" help:"Show or move the cluster's leader."`
-	Bench   benchCmd   `cmd:"" help:"Generate load and report latency and throughput (etcd benchmark format)."`
+	Lock    lockCmd    `cmd:"" help:"Run a command while holding a fenced lock (the token is in $STATENODE_FENCE); stop it if the session is lost."`
+	Elect   electCmd   `cmd:"" help:"Campaign in, observe or query a named election."`
+	Session sessionCmd `cmd:"" help:"List or destroy coordination sessions."`
+	Bench   benchGroup `cmd:"" help:"Generate load and report latency and throughput (etcd benchmark format): key-value (the default), lock, election."`
 	Ver     versionCmd `cmd:"" name:"version" help:"Print the version."`
 }
 
@@ -49,7 +52,8 @@ Every flag can also be set with an environment variable STATENODE_<FLAG>
 or in a JSON file named by --config (keys are flag names: {"addr": "..."}).
 Precedence: command-line flag > environment variable > config file > default.
 
-Exit status: 0 on success, 1 on any error (one line on stderr).`
+Exit status: 0 on success, 1 on any error (one line on stderr). lock and
+elect have more (see statenode lock --help).`
 
 // runContext is what every command's Run receives.
 type runContext struct {
@@ -87,11 +91,35 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	rc := &runContext{ctx: ctx, g: &cli.Globals, stdin: stdin, stdout: stdout, stderr: stderr}
 	if err := kctx.Run(rc); err != nil {
-		fmt.Fprintf(stderr, "statenode: %s\n", oneLine(err))
-		return 1
+		code := 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code, err = ee.code, ee.err
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "statenode: %s\n", oneLine(err))
+		}
+		return code
 	}
 	return 0
 }
+
+// exitError makes run exit with code instead of 1, printing err (if not
+// nil) as usual. lock and elect use it for their documented exit statuses
+// and to pass on the exit status of the command they ran.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
 
 // oneLine flattens a (possibly joined, multi-line) error message so that
 // every failure is reported on exactly one line of stderr.
