@@ -196,6 +196,9 @@ func (n *Node) Status() Status {
 		return s
 	}
 	s.State = n.raft.State().String()
+	if n.Removed() {
+		s.State = StatusRemoved // removed from the configuration (gossip.go)
+	}
 	s.Term = n.raft.CurrentTerm()
 	s.Leader = n.Leader()
 	s.CommitIndex = n.raft.CommitIndex()
@@ -271,6 +274,9 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 		if !known {
 			return fmt.Errorf("%w: %s", ErrUnknownMember, id)
 		}
+		// Before the configuration changes, so that gossip reconciliation
+		// never adds it back (gossip.go).
+		n.noteRemoved(id)
 		if err := n.raft.RemoveServer(raft.ServerID(id), 0, n.timeout(ctx)).Error(); err != nil {
 			return n.translate(err)
 		}

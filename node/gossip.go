@@ -15,23 +15,41 @@ package node
 //
 // and lets a node started with BootstrapExpect form the cluster once it
 // sees that many servers (Consul's -bootstrap-expect).
+//
+// Removal is final for the process that is removed, as in etcd. Every
+// node's duties loop notes which servers leave the Raft configuration and
+// when; the leader does not add back a member that has been alive in
+// gossip since before its removal (only one that joined gossip again
+// after it: a restart, or a return from dead), nor any member gossip
+// reports left. A node that sees itself leave the configuration after it
+// had been in it (and hears no leader for a while, so that a removal lost
+// with a failed leader is not mistaken for one) considers itself removed:
+// it writes a marker file in its data directory, leaves the gossip pool
+// (peers record it "left"), and reports State "Removed" in Status. Started
+// again on that data directory it stays out of gossip; started on a new
+// data directory it may join again.
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/statenode/statenode/api"
 	"github.com/statenode/statenode/crdt/gossip"
 	"github.com/statenode/statenode/fsm"
 )
@@ -80,8 +98,9 @@ type GossipConfig struct {
 	// cut off longer than this is removed although it may come back, and
 	// a short value turns a flapping network into configuration churn.
 	// Keep it well above the failure detector's reach (minutes, not
-	// seconds, on a LAN). A removed node that comes back alive in gossip
-	// is added again by the leader.
+	// seconds, on a LAN). A node removed this way that comes back alive
+	// in gossip is added again by the leader (unlike a node removed while
+	// it runs, which learns of its removal and stays out).
 	GossipDeadRemoveAfter time.Duration
 	// BootstrapExpect, if positive, forms a new cluster once this many
 	// servers (voters, this one included) are alive in gossip and none of
@@ -90,6 +109,12 @@ type GossipConfig struct {
 	// initial set should use the same value. Exclusive with Bootstrap and
 	// InitialCluster; ignored when the data directory holds state.
 	BootstrapExpect int
+	// GossipReconcileInterval is how often the duties loop reconciles the
+	// Raft configuration with the gossip pool when no membership event
+	// wakes it. 0 (the default) means 2s in the "lan" profile and 250ms in
+	// the "local" one: a membership event runs it at once anyway, so the
+	// interval only bounds how soon a retry happens.
+	GossipReconcileInterval time.Duration
 	// NonVoter makes this node join (through gossip) as a Raft non-voter:
 	// it replicates the log and serves stale reads, watches and CRDTs, but
 	// does not count toward quorum. Requires GossipAddr.
@@ -109,8 +134,8 @@ func (c *Config) validateGossip() []error {
 	if c.GossipProfile != gossip.ProfileLAN && c.GossipProfile != gossip.ProfileLocal {
 		errs = append(errs, fmt.Errorf("GossipProfile %q is neither %q nor %q", c.GossipProfile, gossip.ProfileLAN, gossip.ProfileLocal))
 	}
-	if c.GossipDeadRemoveAfter < 0 || c.BootstrapExpect < 0 {
-		errs = append(errs, errors.New("GossipDeadRemoveAfter and BootstrapExpect must not be negative"))
+	if c.GossipDeadRemoveAfter < 0 || c.BootstrapExpect < 0 || c.GossipReconcileInterval < 0 {
+		errs = append(errs, errors.New("GossipDeadRemoveAfter, GossipReconcileInterval and BootstrapExpect must not be negative"))
 	}
 	if c.GossipAddr == "" {
 		if c.BootstrapExpect > 0 || c.NonVoter || len(c.GossipJoin) > 0 || c.GossipDeadRemoveAfter > 0 || c.GossipAdvertise != "" {
@@ -147,13 +172,35 @@ func splitHostPortStrict(addr string) (string, int, error) {
 	return addr[:i], p, nil
 }
 
+// StatusRemoved is Status.State of a node that saw itself removed from
+// the Raft configuration (with gossip; see the file comment).
+const StatusRemoved = "Removed"
+
+// removedMarker names the file, in the data directory, that records that
+// this node was removed from the cluster.
+const removedMarker = "removed"
+
 // gossipState is the node's gossip member and what the duties loop needs.
 type gossipState struct {
 	g   *gossip.Gossip
 	reg *trackedRegisterer
 
+	removed atomic.Bool // this node saw itself removed from the Raft configuration
+
+	rmu       sync.Mutex
+	removedAt map[string]time.Time // servers that left the configuration, when this node saw it
+
 	stopOnce sync.Once
 	stopErr  error
+}
+
+// Removed reports whether this node saw itself removed from the Raft
+// configuration (gossip enabled only). A removed node has left the gossip
+// pool and stays out of it, even when restarted on the same data
+// directory.
+func (n *Node) Removed() bool {
+	s := n.gsp.Load()
+	return s != nil && s.removed.Load()
 }
 
 // CRDT returns the node's gossip member: CRDT handles
@@ -220,7 +267,19 @@ func (n *Node) startGossip(ctx context.Context, hasState bool) error {
 		reg.unregisterAll()
 		return fmt.Errorf("node: %w", err)
 	}
-	n.gsp.Store(&gossipState{g: g, reg: reg})
+	st := &gossipState{g: g, reg: reg, removedAt: map[string]time.Time{}}
+	n.gsp.Store(st)
+	if _, err := os.Stat(filepath.Join(n.cfg.DataDir, removedMarker)); err == nil {
+		// Removed earlier: do not gossip (the leader would take this node
+		// for a member that joined again and add it back).
+		st.removed.Store(true)
+		n.log.Warn("this node was removed from the cluster; it stays out of gossip. Start it on a new data directory to join again",
+			"marker", filepath.Join(n.cfg.DataDir, removedMarker))
+		if err := n.stopGossip(ctx); err != nil {
+			n.log.Warn("closing gossip", "err", err)
+		}
+		return nil
+	}
 	if err := g.Start(ctx); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
@@ -246,19 +305,32 @@ func (n *Node) stopGossip(ctx context.Context) error {
 // reconcileInterval is how often the duties loop runs without a
 // membership event to wake it.
 func (n *Node) reconcileInterval() time.Duration {
+	if n.cfg.GossipReconcileInterval > 0 {
+		return n.cfg.GossipReconcileInterval
+	}
 	if n.cfg.GossipProfile == gossip.ProfileLocal {
 		return 250 * time.Millisecond
 	}
 	return 2 * time.Second
 }
 
+// duties is the duties loop's memory between rounds.
+type duties struct {
+	bootstrapped bool
+	wasMember    bool      // this node has been in the Raft configuration
+	absentSince  time.Time // since when it is not, after it was
+	lastAsked    time.Time // when it last asked a peer whether it is still a member
+	prev         map[string]bool
+}
+
 // runGossipDuties reconciles the Raft configuration with the gossip pool
-// on every membership event and every reconcileInterval, until Shutdown.
+// on every membership event and every reconcileInterval, until Shutdown
+// or until this node finds itself removed.
 func (n *Node) runGossipDuties(hasState bool) {
 	events := n.gsp.Load().g.Watch(n.ctx)
 	tick := time.NewTicker(n.reconcileInterval())
 	defer tick.Stop()
-	bootstrapped := hasState
+	d := &duties{bootstrapped: hasState}
 	for {
 		select {
 		case <-n.ctx.Done():
@@ -273,29 +345,209 @@ func (n *Node) runGossipDuties(hasState bool) {
 		if n.stopped() {
 			return
 		}
-		n.reconcileGossip(&bootstrapped)
+		if n.reconcileGossip(d) {
+			return
+		}
 	}
 }
 
-// reconcileGossip runs one round of the gossip duties.
-func (n *Node) reconcileGossip(bootstrapped *bool) {
-	members := n.gsp.Load().g.Members()
+// reconcileGossip runs one round of the gossip duties. It reports whether
+// this node found itself removed (and left gossip).
+func (n *Node) reconcileGossip(d *duties) bool {
+	s := n.gsp.Load()
+	members := s.g.Members()
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil {
-		return
+		return false
 	}
 	servers := f.Configuration().Servers
+	s.trackRemovals(d, servers, time.Now())
+	if n.checkRemoved(d, servers, members) {
+		return true
+	}
 	if len(servers) == 0 {
-		if !*bootstrapped && n.cfg.BootstrapExpect > 0 && n.maybeBootstrapExpect(members) {
-			*bootstrapped = true
+		if !d.bootstrapped && n.cfg.BootstrapExpect > 0 && n.maybeBootstrapExpect(members) {
+			d.bootstrapped = true
 		}
-		return
+		return false
 	}
 	if !n.isReadyLeader() {
-		return
+		return false
 	}
-	n.addGossipServers(members, servers)
+	n.addGossipServers(members, servers, s.removals())
 	n.removeDeadServers(members, servers)
+	return false
+}
+
+// trackRemovals records the servers that left the configuration since
+// the last round, and forgets those that are back in it.
+func (s *gossipState) trackRemovals(d *duties, servers []raft.Server, now time.Time) {
+	cur := make(map[string]bool, len(servers))
+	for _, srv := range servers {
+		cur[string(srv.ID)] = true
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	for id, at := range s.removedAt {
+		// Still (or again) in the configuration well after the removal was
+		// noted: the removal failed, or the member was added again.
+		if cur[id] && now.Sub(at) > removalSettle {
+			delete(s.removedAt, id)
+		}
+	}
+	for id := range d.prev {
+		if !cur[id] {
+			s.removedAt[id] = now
+		}
+	}
+	d.prev = cur
+}
+
+// removalSettle is how long a removal noted by noteRemoved is kept while
+// the member is still in the configuration (the removal is in flight).
+const removalSettle = 5 * time.Second
+
+// noteRemoved records that this node (the leader) is removing id from the
+// configuration, so that no round adds it back, even one that never saw
+// it in the configuration. Called before the change is proposed.
+func (n *Node) noteRemoved(id string) {
+	if s := n.gsp.Load(); s != nil {
+		s.rmu.Lock()
+		s.removedAt[id] = time.Now()
+		s.rmu.Unlock()
+	}
+}
+
+// removals returns a copy of the removal times.
+func (s *gossipState) removals() map[string]time.Time {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	return maps.Clone(s.removedAt)
+}
+
+// checkRemoved reports whether this node, having been a member, was
+// removed from the Raft configuration; if so it records the removal and
+// leaves gossip. It was if, without hearing from a leader for
+// removalGrace, either its own configuration has left it out for that
+// long, or a peer that knows a leader lists it no more: the leader stops
+// replicating to a removed server once it has sent the removal entry,
+// which a server still catching up may never get. A removal that a failed
+// leader never committed is undone by the next leader, which contacts
+// this node within a few election timeouts.
+func (n *Node) checkRemoved(d *duties, servers []raft.Server, members []gossip.Member) bool {
+	if len(servers) == 0 {
+		return false
+	}
+	in := false
+	for _, s := range servers {
+		in = in || string(s.ID) == n.cfg.ID
+	}
+	now := time.Now()
+	switch {
+	case in:
+		d.wasMember, d.absentSince = true, time.Time{}
+	case d.absentSince.IsZero():
+		d.absentSince = now
+	}
+	// Only servers in a leader's configuration hear from it (or are asked
+	// for a vote), so any contact also means this node was a member.
+	if !d.wasMember && n.raft.LastContact().IsZero() {
+		return false
+	}
+	grace := n.removalGrace()
+	if now.Sub(n.raft.LastContact()) < grace || n.raft.State() == raft.Leader {
+		return false
+	}
+	removed := !in && now.Sub(d.absentSince) >= grace
+	if !removed && now.Sub(d.lastAsked) >= grace {
+		d.lastAsked = now
+		removed = n.peerListsMeNoMore(members)
+	}
+	if removed {
+		n.markRemoved()
+	}
+	return removed
+}
+
+// peerListsMeNoMore asks up to two alive gossip peers for their member
+// list (GET /v1/members) and reports whether one that knows a leader
+// does not list this node in its Raft configuration.
+func (n *Node) peerListsMeNoMore(members []gossip.Member) bool {
+	asked := 0
+	for _, m := range members {
+		addr := m.Meta[metaHTTP]
+		if m.ID == n.cfg.ID || m.State != gossip.StateAlive || addr == "" || asked == 2 {
+			continue
+		}
+		asked++
+		ms, err := n.peerMemberList(addr)
+		if err != nil {
+			n.log.Debug("asking a peer for the member list", "member", m.ID, "err", err)
+			continue
+		}
+		leader, listed := false, false
+		for _, pm := range ms {
+			leader = leader || pm.Leader
+			listed = listed || (pm.ID == n.cfg.ID && pm.RaftRole != api.RaftRoleNone)
+		}
+		if listed {
+			return false
+		}
+		if leader {
+			n.log.Info("a peer no longer lists this node in the Raft configuration", "peer", m.ID)
+			return true
+		}
+	}
+	return false
+}
+
+// peerMemberList fetches GET /v1/members from the client API at addr.
+func (n *Node) peerMemberList(addr string) ([]api.Member, error) {
+	ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.scheme()+addr+"/v1/members", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := n.peers.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	var ms []api.Member
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&ms); err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+// removalGrace is how long a node waits, out of the configuration and
+// without leader contact, before it considers itself removed.
+func (n *Node) removalGrace() time.Duration {
+	return max(3*n.cfg.ElectionTimeout, 2*n.reconcileInterval())
+}
+
+// markRemoved records that this node was removed: the marker file (so a
+// restart on this data directory stays out), Status "Removed", and a
+// graceful leave of the gossip pool, so that peers record it left and the
+// leader never adds it back.
+func (n *Node) markRemoved() {
+	s := n.gsp.Load()
+	s.removed.Store(true)
+	path := filepath.Join(n.cfg.DataDir, removedMarker)
+	note := "removed from the Raft configuration at " + time.Now().UTC().Format(time.RFC3339) + "\n"
+	if err := os.WriteFile(path, []byte(note), 0o600); err != nil {
+		n.log.Error("recording the removal", "path", path, "err", err)
+	}
+	n.log.Warn("this node was removed from the cluster: leaving gossip")
+	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+	defer cancel()
+	if err := n.stopGossip(ctx); err != nil {
+		n.log.Warn("leaving gossip", "err", err)
+	}
 }
 
 // maybeBootstrapExpect bootstraps Raft if BootstrapExpect servers are alive
@@ -384,8 +636,10 @@ func (n *Node) peerMembers(addr string) (int, error) {
 
 // addGossipServers adds (leader only) alive gossip members that publish a
 // Raft address and are missing from the configuration, or whose address
-// changed.
-func (n *Node) addGossipServers(members []gossip.Member, servers []raft.Server) {
+// changed. It skips members that are not alive (a member that left is
+// never added back) and members removed from the configuration that have
+// not joined gossip again since (removedAt).
+func (n *Node) addGossipServers(members []gossip.Member, servers []raft.Server, removedAt map[string]time.Time) {
 	conf := make(map[string]raft.Server, len(servers))
 	for _, s := range servers {
 		conf[string(s.ID)] = s
@@ -394,6 +648,9 @@ func (n *Node) addGossipServers(members []gossip.Member, servers []raft.Server) 
 		addr := m.Meta[metaRaft]
 		if m.ID == n.cfg.ID || m.State != gossip.StateAlive || addr == "" {
 			continue
+		}
+		if t, ok := removedAt[m.ID]; ok && !m.Joined.After(t) {
+			continue // removed while running; it leaves gossip by itself
 		}
 		voter := m.Meta[metaVoter] != "false"
 		if s, ok := conf[m.ID]; ok {

@@ -52,7 +52,9 @@ func gossipNode(t *testing.T, id string, edit func(c *node.Config)) *node.Node {
 		defer cancel()
 		_ = n.Shutdown(ctx)
 	})
-	require.NotEmpty(t, n.CRDT().LocalAddr())
+	if !n.Removed() { // a removed node does not gossip
+		require.NotEmpty(t, n.CRDT().LocalAddr())
+	}
 	return n
 }
 
@@ -455,4 +457,92 @@ func TestGossipLeaveIsNotUndone(t *testing.T) {
 	// Several reconciliation rounds (250ms each in the local profile).
 	require.Never(t, func() bool { _, in := raftServers(n1)["n2"]; return in }, 1500*time.Millisecond, 50*time.Millisecond)
 	require.ErrorIs(t, n2.CRDT().Counter("c").Inc(ctx, 1), gossip.ErrClosed)
+}
+
+// TestGossipRemoveRunningMember: a member removed by Remove while it runs
+// learns it, leaves gossip (peers see it left) and reports itself
+// removed; the leader's gossip reconciliation never adds it back, even
+// after it restarts on its data directory. Started on a new data
+// directory, the same ID joins again.
+func TestGossipRemoveRunningMember(t *testing.T) {
+	const interval = 200 * time.Millisecond // the duties loop's period
+	common := func(c *node.Config) { c.GossipReconcileInterval = interval }
+	n1 := gossipNode(t, "n1", func(c *node.Config) { common(c); c.Bootstrap = true })
+	seed := []string{n1.CRDT().LocalAddr()}
+	n2 := gossipNode(t, "n2", func(c *node.Config) { common(c); c.GossipJoin = seed })
+	n3dir := t.TempDir()
+	n3cfg := func(c *node.Config) { common(c); c.DataDir = n3dir; c.GossipJoin = seed }
+	n3 := gossipNode(t, "n3", n3cfg)
+	inConf := func(n *node.Node, id string) bool { _, ok := raftServers(n)[id]; return ok }
+	require.Eventually(t, func() bool {
+		return len(raftServers(n1)) == 3 && len(raftServers(n2)) == 3 && n3.Leader().ID != ""
+	}, 30*time.Second, 20*time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// n3 has caught up (the removal entry is then the next it receives).
+	_, err := n1.Put(ctx, []byte("k"), []byte("v"))
+	require.NoError(t, err)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		kv, err := n3.Get(ctx, []byte("k"), node.Stale)
+		if assert.NoError(c, err) {
+			assert.Equal(c, "v", string(kv.Value))
+		}
+	}, 20*time.Second, 20*time.Millisecond)
+	require.NoError(t, n2.Remove(ctx, "n3"))
+
+	// From the removal until n3 reports itself removed, and for 10 duty
+	// intervals after, n3 must never be back in the configuration: the
+	// leader's reconciliation runs every interval (and on every gossip
+	// event, such as n3 leaving), so a re-add would show within one.
+	deadline := time.Now().Add(30 * time.Second)
+	var removedAt time.Time
+	for removedAt.IsZero() || time.Since(removedAt) < 10*interval {
+		require.False(t, inConf(n1, "n3") || inConf(n2, "n3"), "n3 added back: n1 %v n2 %v", raftServers(n1), raftServers(n2))
+		if removedAt.IsZero() && n3.Removed() {
+			removedAt = time.Now()
+		}
+		require.True(t, time.Now().Before(deadline), "n3 never saw its removal; n3 sees %v, state %s", raftServers(n3), n3.Status().State)
+		time.Sleep(interval / 10)
+	}
+	require.Equal(t, node.StatusRemoved, n3.Status().State)
+	resp, err := http.Get("http://" + n3.HTTPAddr() + "/v1/status")
+	require.NoError(t, err)
+	var st api.Status
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
+	resp.Body.Close()
+	require.Equal(t, node.StatusRemoved, st.State)
+	require.ErrorIs(t, n3.CRDT().Counter("c").Inc(ctx, 1), gossip.ErrClosed)
+	// The others record n3 as left (a graceful leave), not dead.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		for _, n := range []*node.Node{n1, n2} {
+			ms, err := n.GossipMembers()
+			require.NoError(t, err)
+			state := gossip.StateNone
+			for _, m := range ms {
+				if m.ID == "n3" {
+					state = m.State
+				}
+			}
+			assert.Equal(c, gossip.StateLeft, state, n.ID())
+		}
+	}, 10*time.Second, 20*time.Millisecond)
+
+	// Restarted on the same data directory, n3 stays out of gossip and of
+	// the configuration.
+	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+	require.NoError(t, n3.Shutdown(sctx))
+	scancel()
+	n3 = gossipNode(t, "n3", n3cfg)
+	require.True(t, n3.Removed())
+	require.Equal(t, node.StatusRemoved, n3.Status().State)
+	require.Never(t, func() bool { return inConf(n1, "n3") || inConf(n2, "n3") }, 10*interval, interval/10)
+	sctx, scancel = context.WithTimeout(context.Background(), 20*time.Second)
+	require.NoError(t, n3.Shutdown(sctx))
+	scancel()
+
+	// On a new data directory, the same ID joins again through gossip.
+	n3 = gossipNode(t, "n3", func(c *node.Config) { common(c); c.GossipJoin = seed })
+	require.Eventually(t, func() bool { return inConf(n1, "n3") && inConf(n2, "n3") }, 30*time.Second, 20*time.Millisecond)
+	require.False(t, n3.Removed())
 }

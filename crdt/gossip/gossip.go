@@ -165,7 +165,9 @@ func (g *Gossip) Start(ctx context.Context) error {
 	if g.cfg.WrapTransport != nil {
 		t = g.cfg.WrapTransport(t)
 	}
-	mc.Transport = t
+	// Outermost, so that it sees what memberlist sends even when a
+	// wrapped transport drops it (observe.go).
+	mc.Transport = &observedTransport{NodeAwareTransport: t, g: g}
 	mc.BindAddr, mc.BindPort = host, port
 	if g.cfg.AdvertiseAddr != "" {
 		mc.AdvertiseAddr, mc.AdvertisePort, _ = splitHostPort(g.cfg.AdvertiseAddr)
@@ -175,6 +177,9 @@ func (g *Gossip) Start(ctx context.Context) error {
 	mc.Logger = mlog
 	if g.cfg.Tune != nil {
 		g.cfg.Tune(mc)
+	}
+	if ot, ok := mc.Transport.(*observedTransport); ok && mc.EncryptionEnabled() {
+		mc.Transport = ot.NodeAwareTransport // encrypted packets cannot be observed
 	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {

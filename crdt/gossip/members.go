@@ -21,10 +21,11 @@ const (
 	StateNone MemberState = iota
 	// StateAlive: the member answers probes (or was just heard from).
 	StateAlive
-	// StateSuspect: reserved for a member that failed a probe but is not
-	// yet declared dead. memberlist v0.7 does not expose suspicion to
-	// delegates, so this node reports such members alive until they are
-	// declared dead.
+	// StateSuspect: the member failed a probe (this node's or a peer's)
+	// and has not refuted it yet; it is declared dead if it does not
+	// refute within memberlist's suspicion timeout. Observed from the
+	// node's own gossip (observe.go), so it shows up to a gossip interval
+	// after memberlist starts suspecting.
 	StateSuspect
 	// StateDead: the member failed probes and indirect probes past the
 	// suspicion timeout. The node keeps trying to reconnect to it for
@@ -61,6 +62,10 @@ type Member struct {
 	Meta map[string]string
 	// Since is when this node saw the member enter State.
 	Since time.Time
+	// Joined is when this node saw the member join: first seen, or back
+	// alive after dead or left. A suspicion that is refuted does not
+	// change it.
+	Joined time.Time
 }
 
 // MemberEvent reports a member's change of state, address or metadata.
@@ -75,6 +80,12 @@ type memberRec struct {
 	Member
 	node    *memberlist.Node // copy, for SendReliable
 	leaving bool             // announced a graceful leave
+
+	// Incarnations seen in this node's suspect and alive gossip
+	// (observe.go): the newest, and the newest when the member was last
+	// declared dead or left, below which suspicions are stale.
+	inc, deadInc        uint32
+	incKnown, deadKnown bool
 }
 
 // tracker holds the member table, fed by memberlist's event callbacks.
@@ -83,12 +94,14 @@ type tracker struct {
 	m  map[string]*memberRec
 }
 
+// aliveCount counts alive and suspect members (suspects are still in
+// the pool), at least 1.
 func (t *tracker) aliveCount() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
 	for _, r := range t.m {
-		if r.State == StateAlive {
+		if r.State == StateAlive || r.State == StateSuspect {
 			n++
 		}
 	}
@@ -98,6 +111,10 @@ func (t *tracker) aliveCount() int {
 func (t *tracker) snapshot() []Member {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.snapshotLocked()
+}
+
+func (t *tracker) snapshotLocked() []Member {
 	out := make([]Member, 0, len(t.m))
 	for _, r := range t.m {
 		m := r.Member
@@ -187,6 +204,7 @@ func (g *Gossip) observe(n *memberlist.Node, st MemberState) {
 	g.members.mu.Lock()
 	old := g.members.m[n.Name]
 	prev := StateNone
+	rec := &memberRec{Member: m, node: node}
 	if old != nil {
 		prev = old.State
 		if prev == st && old.Addr == m.Addr && maps.Equal(old.Meta, m.Meta) {
@@ -194,30 +212,64 @@ func (g *Gossip) observe(n *memberlist.Node, st MemberState) {
 			return
 		}
 		if prev == st {
-			m.Since = old.Since
+			rec.Since = old.Since
+		}
+		rec.Joined = old.Joined
+		rec.inc, rec.incKnown, rec.deadInc, rec.deadKnown = old.inc, old.incKnown, old.deadInc, old.deadKnown
+		if st != StateAlive {
+			rec.leaving = old.leaving
 		}
 	}
-	rec := &memberRec{Member: m, node: node}
-	if old != nil && st != StateAlive {
-		rec.leaving = old.leaving
+	if st == StateAlive && (prev == StateNone || prev == StateDead || prev == StateLeft) {
+		rec.Joined = rec.Since
+	}
+	if st == StateDead || st == StateLeft {
+		rec.deadInc, rec.deadKnown = rec.inc, rec.incKnown
 	}
 	g.members.m[n.Name] = rec
-	counts := map[MemberState]int{}
-	for _, r := range g.members.m {
-		counts[r.State]++
-	}
+	g.changedLocked(rec.Member, prev)
 	g.members.mu.Unlock()
-
-	for _, s := range []MemberState{StateAlive, StateSuspect, StateDead, StateLeft} {
-		g.metrics.members.WithLabelValues(s.String()).Set(float64(counts[s]))
-	}
-	g.log.Debug("gossip member", "member", m.ID, "addr", m.Addr, "state", st, "previous", prev)
 	if st == StateAlive && (prev == StateDead || prev == StateLeft) && n.Name != g.cfg.NodeID {
 		select {
 		case g.resync <- m.Addr:
 		default:
 		}
 	}
+}
+
+// change applies fn to the record of member id under the tracker lock;
+// if fn reports a change of state, the member's Since is reset and an
+// event emitted. Unknown members are left alone.
+func (g *Gossip) change(id string, fn func(r *memberRec) bool) {
+	g.members.mu.Lock()
+	r := g.members.m[id]
+	if r == nil {
+		g.members.mu.Unlock()
+		return
+	}
+	prev := r.State
+	if !fn(r) || r.State == prev {
+		g.members.mu.Unlock()
+		return
+	}
+	r.Since = g.now()
+	g.changedLocked(r.Member, prev)
+	g.members.mu.Unlock()
+}
+
+// changedLocked updates the member gauges, logs and emits the event of
+// a member's change from prev. Called with the tracker lock held, so
+// that watchers receive each member's events in the order of the
+// changes; nothing here blocks.
+func (g *Gossip) changedLocked(m Member, prev MemberState) {
+	counts := map[MemberState]int{}
+	for _, r := range g.members.m {
+		counts[r.State]++
+	}
+	for _, s := range []MemberState{StateAlive, StateSuspect, StateDead, StateLeft} {
+		g.metrics.members.WithLabelValues(s.String()).Set(float64(counts[s]))
+	}
+	g.log.Debug("gossip member", "member", m.ID, "addr", m.Addr, "state", m.State, "previous", prev)
 	g.emit(MemberEvent{Member: m, Previous: prev})
 }
 
@@ -249,21 +301,26 @@ const watchBuffer = 256
 // when ctx ends or the node shuts down. memberlist must never wait for a
 // reader, so a watcher more than watchBuffer events behind loses events.
 func (g *Gossip) Watch(ctx context.Context) <-chan MemberEvent {
-	snap := g.members.snapshot()
-	ch := make(chan MemberEvent, max(watchBuffer, 2*len(snap)))
 	g.mu.Lock()
 	closed := g.closed
 	g.mu.Unlock()
 	if closed {
+		ch := make(chan MemberEvent)
 		close(ch)
 		return ch
 	}
+	// The snapshot and the registration happen under the tracker lock,
+	// under which every change is emitted: no change falls between them.
+	g.members.mu.Lock()
+	snap := g.members.snapshotLocked()
+	ch := make(chan MemberEvent, max(watchBuffer, 2*len(snap)))
 	g.wmu.Lock()
 	for _, m := range snap {
 		ch <- MemberEvent{Member: m}
 	}
 	g.watchers[ch] = struct{}{}
 	g.wmu.Unlock()
+	g.members.mu.Unlock()
 	g.goFunc(func() {
 		select {
 		case <-ctx.Done():

@@ -10,6 +10,11 @@
 // Set checks the set workload: every acknowledged add is in the final read,
 // and nothing is read that was not added.
 //
+// FencedMutex, FencedRegister and LockCounter check the lock and counter
+// workloads in the order of the log that fencing tokens give; Election the
+// election workload; CRDT the convergence and bounds of gossiped counters
+// and OR-sets.
+//
 //	ops, _ := history.ReadDir(runDir)
 //	r := checker.Linearizable(ops, windows, time.Minute, filepath.Join(runDir, "history.html"))
 //	if !r.Valid { fmt.Println(r.Anomalies) }

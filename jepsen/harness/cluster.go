@@ -29,6 +29,9 @@ var (
 	ErrUnknownScenario = errors.New("harness: unknown scenario")
 	// ErrSkipped: a workload whose client API has not landed yet.
 	ErrSkipped = errors.New("harness: workload not available")
+	// ErrNoFaultClock: a clock fault needs the statenode binary built with
+	// -tags faultclock (--faultclock-bin).
+	ErrNoFaultClock = errors.New("harness: clock faults need the faultclock build of statenode")
 )
 
 // ClusterConfig describes the cluster a run starts.
@@ -41,6 +44,13 @@ type ClusterConfig struct {
 	Dir string
 	// Seed seeds the proxies' loss and jitter draws.
 	Seed uint64
+	// Gossip starts every member with gossip (memberlist on a port of its
+	// own, profile "local"), which CRDTs need. Gossip does not go through
+	// the proxies: partitions and link faults do not reach it.
+	Gossip bool
+	// FaultClock: Binary was built with the "faultclock" tag; every member
+	// reads its clock offset from its ClockFile (SetClockOffset).
+	FaultClock bool
 	// Timeouts are the Raft timeouts passed to every member: heartbeat,
 	// election and leader lease. Short, so that a run sees many elections.
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
@@ -54,6 +64,10 @@ type Node struct {
 	HTTPAddr string
 	DataDir  string
 	LogPath  string
+	// GossipAddr is the member's gossip address (ClusterConfig.Gossip).
+	GossipAddr string
+	// ClockFile holds the member's clock offset (ClusterConfig.FaultClock).
+	ClockFile string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -155,8 +169,14 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 		id := fmt.Sprintf("n%d", i+1)
 		n := &Node{
 			Index: i, ID: id, RaftAddr: ra, HTTPAddr: ha,
-			DataDir: filepath.Join(cfg.Dir, "data", id),
-			LogPath: filepath.Join(cfg.Dir, "node-"+id+".log"),
+			DataDir:   filepath.Join(cfg.Dir, "data", id),
+			LogPath:   filepath.Join(cfg.Dir, "node-"+id+".log"),
+			ClockFile: filepath.Join(cfg.Dir, "clock-"+id),
+		}
+		if cfg.Gossip {
+			if n.GossipAddr, err = freeAddr(); err != nil {
+				return nil, err
+			}
 		}
 		if err := os.MkdirAll(n.DataDir, 0o755); err != nil {
 			return nil, err
@@ -230,6 +250,15 @@ func (c *Cluster) args(i int, join bool) []string {
 	} else {
 		a = append(a, "--initial-cluster", strings.Join(initial, ","))
 	}
+	if c.cfg.Gossip {
+		var gjoin []string
+		for j, nj := range c.Nodes {
+			if j != i {
+				gjoin = append(gjoin, nj.GossipAddr)
+			}
+		}
+		a = append(a, "--gossip-addr", n.GossipAddr, "--gossip-profile", "local", "--gossip-join", strings.Join(gjoin, ","))
+	}
 	if len(praft) > 0 {
 		a = append(a, "--peer-raft-addr", strings.Join(praft, ","), "--peer-http-addr", strings.Join(phttp, ","))
 	}
@@ -260,6 +289,9 @@ func (c *Cluster) Start(i int, join bool) error {
 	fmt.Fprintf(logf, "=== harness: start #%d of %s at %s (join=%t)\n", n.starts, n.ID, time.Now().Format(time.RFC3339Nano), join)
 	cmd := exec.Command(c.cfg.Binary, c.args(i, join)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if c.cfg.FaultClock {
+		cmd.Env = append(os.Environ(), FaultClockEnv+"="+n.ClockFile)
+	}
 	// Own process group (a Ctrl-C reaches the harness, which tears down in
 	// order); killed with the harness if it dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -279,6 +311,25 @@ func (c *Cluster) Start(i int, join bool) error {
 		n.wiped = false
 	}
 	return nil
+}
+
+// FaultClockEnv is the environment variable through which a member built
+// with the "faultclock" tag finds its clock offset file (node/clock_fault.go).
+const FaultClockEnv = "STATENODE_FAULT_CLOCK_FILE"
+
+// SetClockOffset shifts node i's wall clock by d (a member re-reads its
+// offset file at most every 100ms). It fails unless the cluster runs the
+// faultclock build.
+func (c *Cluster) SetClockOffset(i int, d time.Duration) error {
+	if !c.cfg.FaultClock {
+		return ErrNoFaultClock
+	}
+	n := c.Nodes[i]
+	tmp := n.ClockFile + ".tmp"
+	if err := os.WriteFile(tmp, []byte(d.String()+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, n.ClockFile)
 }
 
 // Kill sends SIGKILL to node i and waits for the process to exit.

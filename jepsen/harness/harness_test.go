@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,8 +54,16 @@ func TestScenariosAreWellFormed(t *testing.T) {
 	if _, ok := Workloads()["register-stale"]; ok {
 		t.Errorf("the self-test workload is in the matrix")
 	}
-	if _, err := LookupWorkload("lock"); !errors.Is(err, ErrSkipped) {
-		t.Errorf("LookupWorkload(lock) = %v, want ErrSkipped until the coordination client lands", err)
+	if _, err := LookupWorkload("semaphore"); !errors.Is(err, ErrSkipped) {
+		t.Errorf("LookupWorkload(semaphore) = %v, want ErrSkipped until the semaphore client lands", err)
+	}
+	for _, s := range append(Quick(), Full()...) {
+		allowed := WorkloadFaults(s.Workload)
+		for _, f := range s.Faults {
+			if !slices.Contains(allowed, f) {
+				t.Errorf("%s: fault %s is not one of workload %s's", s.Name, f, s.Workload)
+			}
+		}
 	}
 }
 

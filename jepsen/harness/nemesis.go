@@ -42,6 +42,7 @@ func Faults() map[string]Fault {
 		{Name: "pause-leader", Doc: "SIGSTOP the leader, SIGCONT it", Inject: pauseTargets(pickLeader)},
 		{Name: "pause-one", Doc: "SIGSTOP one random member, SIGCONT it", Inject: pauseTargets(pickOne)},
 		{Name: "member", Doc: "remove a random voter under load, wipe it, add it back (join)", Inject: memberChange},
+		{Name: "clock", Doc: "the leader's wall clock jumps forward by more than a session TTL, then back (faultclock build)", Inject: clockJump},
 	}
 	m := map[string]Fault{}
 	for _, f := range fs {
@@ -193,6 +194,25 @@ func delayAll(_ context.Context, e *Env) (string, func(context.Context) error, e
 
 func lossAll(_ context.Context, e *Env) (string, func(context.Context) error, error) {
 	return "every link", e.setAll(proxy.Faults{Loss: 0.1}), nil
+}
+
+// --- clocks ----------------------------------------------------------------------------
+
+// clockJump moves the leader's wall clock forward by two to three session
+// TTLs of the coordination workloads, and back when healed. The leader
+// stamps every command and decides session expiry with that clock: the
+// jump expires every session early (and sessions created meanwhile late,
+// once it jumps back). Locks may then change hands while their holders
+// still think they hold them; fencing must keep that safe.
+func clockJump(ctx context.Context, e *Env) (string, func(context.Context) error, error) {
+	l := e.leaderOrRandom(ctx)
+	d := 2*CoordTTL + time.Duration(e.rng.Int64N(int64(CoordTTL)))
+	d = d.Round(100 * time.Millisecond)
+	if err := e.Cluster.SetClockOffset(l, d); err != nil {
+		return "", nil, err
+	}
+	heal := func(context.Context) error { return e.Cluster.SetClockOffset(l, 0) }
+	return fmt.Sprintf("%s clock +%s", e.Cluster.Nodes[l].ID, d), heal, nil
 }
 
 // --- processes -------------------------------------------------------------------------

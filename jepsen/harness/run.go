@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,15 +36,18 @@ type Scenario struct {
 
 // Options are the settings shared by every scenario of an invocation.
 type Options struct {
-	Binary         string        // statenode binary
-	Out            string        // parent directory of run folders
-	Seed           uint64        // reproduces the nemesis schedule, targets and operation mix
-	Time           time.Duration // workload duration per scenario
-	Nodes          int           // cluster size
-	Rate           float64       // operations per second, all clients together
-	ClientsPerNode int           // clients bound to each member
-	OpTimeout      time.Duration // one operation's deadline
-	CheckTimeout   time.Duration // Porcupine's budget; running out is a failure
+	Binary string // statenode binary
+	// FaultClockBinary is statenode built with -tags faultclock, used for
+	// the scenarios with the clock fault (and only for them).
+	FaultClockBinary string
+	Out              string        // parent directory of run folders
+	Seed             uint64        // reproduces the nemesis schedule, targets and operation mix
+	Time             time.Duration // workload duration per scenario
+	Nodes            int           // cluster size
+	Rate             float64       // operations per second, all clients together
+	ClientsPerNode   int           // clients bound to each member
+	OpTimeout        time.Duration // one operation's deadline
+	CheckTimeout     time.Duration // Porcupine's budget; running out is a failure
 	// MinOKBeforeFaults is the liveness guard of the warm-up: fewer ok
 	// operations than this before the first fault fails the run.
 	MinOKBeforeFaults int64
@@ -222,6 +226,16 @@ func run(ctx context.Context, sc Scenario, opts Options, dir string) (checks []C
 			return nil, fmt.Errorf("%w: fault %q", ErrUnknownScenario, f)
 		}
 	}
+	ccfg := ClusterConfig{Binary: opts.Binary, Nodes: opts.Nodes, Dir: dir, Seed: opts.Seed}
+	if slices.Contains(sc.Faults, "clock") {
+		if opts.FaultClockBinary == "" {
+			return nil, fmt.Errorf("%w: give --faultclock-bin", ErrNoFaultClock)
+		}
+		ccfg.Binary, ccfg.FaultClock = opts.FaultClockBinary, true
+	}
+	if g, ok := w.(interface{ gossip() bool }); ok && g.gossip() {
+		ccfg.Gossip = true
+	}
 	b, _ := json.MarshalIndent(struct {
 		Scenario Scenario `json:"scenario"`
 		Options  Options  `json:"options"`
@@ -238,7 +252,7 @@ func run(ctx context.Context, sc Scenario, opts Options, dir string) (checks []C
 	// another process between the draw and the bind: start afresh.
 	var c *Cluster
 	for attempt := 1; ; attempt++ {
-		c, err = startCluster(ctx, opts, dir)
+		c, err = startCluster(ctx, ccfg)
 		if err == nil || attempt == 3 || ctx.Err() != nil || !errors.Is(err, ErrNotRunning) {
 			break
 		}
@@ -325,8 +339,8 @@ func run(ctx context.Context, sc Scenario, opts Options, dir string) (checks []C
 }
 
 // startCluster starts a fresh cluster and waits for a first write.
-func startCluster(ctx context.Context, opts Options, dir string) (*Cluster, error) {
-	c, err := NewCluster(ClusterConfig{Binary: opts.Binary, Nodes: opts.Nodes, Dir: dir, Seed: opts.Seed})
+func startCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
+	c, err := NewCluster(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -382,6 +396,11 @@ func (e *Env) pace(ctx context.Context) {
 func healAll(e *Env) {
 	c := e.Cluster
 	c.Net.HealAll()
+	if c.cfg.FaultClock {
+		for i := range c.Nodes {
+			_ = c.SetClockOffset(i, 0)
+		}
+	}
 	for i, n := range c.Nodes {
 		if n.Paused() {
 			_ = c.Resume(i)

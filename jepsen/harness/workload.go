@@ -35,13 +35,17 @@ type Workload interface {
 // pending lists the workload slots whose client API has not landed yet:
 // they are not registered, and asking for them fails with ErrSkipped and
 // this message.
+//
+// TODO(semaphore, latch, barrier): register these once their client API
+// lands. Each needs, in client/ and coordination/: a semaphore acquire
+// that returns a per-permit fencing token and a release by token, a latch
+// count-down and a wait that reports the count it saw, a barrier enter and
+// leave that report the generation; and, here, a workload and a checker
+// (history functions in history/, the never-over-granted and release
+// rules in checker/), like the lock workload's.
 var pending = map[string]string{
-	"lock":      "fenced lock (acquire/release with fencing tokens, fenced register writes): waits for the coordination client API",
-	"counter":   "lock-protected counter with client pauses longer than the TTL: waits for the coordination client API",
-	"election":  "election (campaign/observe/resign): waits for the coordination client API",
-	"semaphore": "semaphore N=2: waits for the coordination client API",
-	"latch":     "latch and barrier: waits for the coordination client API",
-	"crdt":      "CRDT counters and OR-sets over gossip: waits for the CRDT client API",
+	"semaphore": "semaphore N=2 (never over-granted): waits for the semaphore client API (client, coordination)",
+	"latch":     "latch and barrier (release rules): wait for their client API (client, coordination)",
 }
 
 // Workloads lists the registered workloads by name.
@@ -49,6 +53,10 @@ func Workloads() map[string]Workload {
 	return map[string]Workload{
 		"register": registerWorkload{},
 		"set":      setWorkload{},
+		"lock":     lockWorkload{},
+		"counter":  counterWorkload{},
+		"election": electionWorkload{},
+		"crdt":     crdtWorkload{},
 	}
 }
 
@@ -345,4 +353,13 @@ func (setWorkload) Final(ctx context.Context, e *Env) error {
 
 func (setWorkload) Check(ops []history.Op, _ []history.Window, _ string, _ time.Duration) []checker.Result {
 	return []checker.Result{checker.Set(ops)}
+}
+
+func sortedMapKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }

@@ -38,6 +38,25 @@ const (
 	FCAS  = "cas"  // Key, Value, ExpectRev → Rev; on fail Found/Out/Rev are the current key
 	FAdd  = "add"  // set: add Value
 	FRead = "read" // set: final read → Values
+
+	// Coordination (lock, counter and election workloads). Key names the
+	// lock or election, Session the client's session.
+	FAcquire   = "acquire"    // lock Key for Session → Token
+	FRelease   = "release"    // lock Key, Session, Token
+	FFencedPut = "fenced-put" // Key, Value with the fence Lock, Token → Rev
+	FPause     = "pause"      // the client stopped keeping Session alive and slept past its TTL
+	FStream    = "stream"     // final: every write of Key in revision order → Values, Revs
+	FCampaign  = "campaign"   // election Key, Session, Value → Token (the term)
+	FProclaim  = "proclaim"   // election Key, Session, Token (term), Value
+	FResign    = "resign"     // election Key, Session, Token (term)
+	FObserve   = "observe"    // one state an observer saw: Key, Session (leader, 0: none), Token (term), Value
+
+	// CRDTs over gossip. Node is the member that served the operation.
+	FCounterInc  = "counter-inc" // counter Key += N
+	FSetAddElem  = "orset-add"   // add Value to the OR-set Key
+	FSetRemove   = "orset-remove"
+	FCounterRead = "counter-read" // final: Node's value of counter Key → N
+	FSetRead     = "orset-read"   // final: Node's elements of OR-set Key → Values
 )
 
 // Op is one completed operation of one client, one line of a history file.
@@ -54,6 +73,11 @@ type Op struct {
 	Out       string   `json:"out,omitempty"` // value read
 	Rev       int64    `json:"rev,omitempty"` // mod revision read or revision written
 	Values    []string `json:"values,omitempty"`
+	Revs      []int64  `json:"revs,omitempty"`    // stream: the revision of each of Values
+	Session   uint64   `json:"session,omitempty"` // coordination: the session (observe: the leader's)
+	Lock      string   `json:"lock,omitempty"`    // fenced-put: the lock of the fence
+	Token     uint64   `json:"token,omitempty"`   // fencing token, or election term
+	N         int64    `json:"n,omitempty"`       // counter delta or value read
 	Call      int64    `json:"call"`
 	Return    int64    `json:"return"`
 	Err       string   `json:"error,omitempty"`
@@ -77,6 +101,8 @@ func (o Op) String() string {
 		} else if o.Type == TypeOK || o.F == FCAS {
 			b.WriteString(" → absent")
 		}
+	} else if o.Token != 0 {
+		fmt.Fprintf(&b, " s%d t%d", o.Session, o.Token)
 	} else if o.Rev != 0 {
 		fmt.Fprintf(&b, " → rev %d", o.Rev)
 	}

@@ -38,7 +38,7 @@ func main() {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, `usage:
-  jepsen run [--quick | --full | --scenario NAME[,NAME...]] [--seed N] [--time D] [--nodes N] [--rate R] [--bin PATH] [--out DIR]
+  jepsen run [--quick | --full | --scenario NAME[,NAME...]] [--seed N] [--time D] [--nodes N] [--rate R] [--bin PATH] [--faultclock-bin PATH] [--out DIR]
   jepsen check RUN_DIR...
   jepsen list`)
 }
@@ -77,6 +77,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rate := fs.Float64("rate", 150, "operations per second, all clients together")
 	perNode := fs.Int("clients-per-node", 2, "clients bound to each member")
 	bin := fs.String("bin", "../bin/statenode", "statenode binary (build it without -race)")
+	fcBin := fs.String("faultclock-bin", "", "statenode built with -tags faultclock, for the clock fault (default: the --bin path plus -faultclock, if it exists)")
 	out := fs.String("out", "out", "parent folder of the run folders")
 	opTimeout := fs.Duration("op-timeout", 2*time.Second, "deadline of one client operation")
 	minOK := fs.Int64("min-ok", 20, "ok operations required before the first fault")
@@ -139,8 +140,25 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "jepsen: statenode binary: %v (build it: go build -o bin/statenode ./cmd/statenode)\n", err)
 		return 2
 	}
+	fcPath := *fcBin
+	if fcPath == "" {
+		fcPath = binPath + "-faultclock"
+		if _, err := os.Stat(fcPath); err != nil {
+			fcPath = ""
+		}
+	}
+	if fcPath != "" {
+		if fcPath, err = filepath.Abs(fcPath); err == nil {
+			_, err = os.Stat(fcPath)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "jepsen: faultclock binary: %v (build it: go build -tags faultclock -o bin/statenode-faultclock ./cmd/statenode)\n", err)
+			return 2
+		}
+	}
 	opts := harness.Options{
-		Binary: binPath, Out: *out, Seed: *seed, Time: *dur, Nodes: *nodes, Rate: *rate,
+		FaultClockBinary: fcPath,
+		Binary:           binPath, Out: *out, Seed: *seed, Time: *dur, Nodes: *nodes, Rate: *rate,
 		ClientsPerNode: *perNode, OpTimeout: *opTimeout, MinOKBeforeFaults: *minOK, KeepData: *keep, Log: stdout,
 	}
 	fmt.Fprintf(stdout, "jepsen: %d scenario(s), seed %d, %s each, %d nodes, rate %.0f/s\n", len(scs), *seed, *dur, *nodes, *rate)
