@@ -1,7 +1,7 @@
 package api
 
-// Coordination wire types: sessions, fenced locks and elections
-// (docs/API.md, docs/COORDINATION.md). Cold routes: encoded with
+// Coordination wire types: sessions, fenced locks, elections, semaphores,
+// barriers and latches (docs/API.md, docs/COORDINATION.md). Cold routes: encoded with
 // encoding/json; request bodies are decoded strictly by the server.
 
 // Error codes of the coordination routes.
@@ -14,6 +14,10 @@ const (
 	CodeFenced          = "fenced"            // 409: a fenced write carried a stale token; nothing was written
 	CodeNotWaiting      = "not_waiting"       // 409: nothing to cancel
 	CodeWaitTimeout     = "wait_timeout"      // 408: a blocking acquire or campaign ran out of time; it was withdrawn
+	CodeMismatch        = "mismatch"          // 409: the semaphore, barrier or latch exists with another size or kind; nothing changed
+	CodeBroken          = "barrier_broken"    // 409: a party's session ended (or the barrier was reset); the message names the session
+	CodeNoPermits       = "no_permits"        // 409: a try-acquire found too few permits free
+	CodeObjectNotFound  = "object_not_found"  // 404: no such latch
 )
 
 // StatusWaitTimeout is the HTTP status of CodeWaitTimeout.
@@ -120,4 +124,93 @@ type Election struct {
 	Leader uint64 `json:"leader"`
 	Term   uint64 `json:"term"` // fencing token of the leadership; strictly increasing
 	Value  string `json:"value"`
+}
+
+// SemaphoreRequest is the body of POST /v1/semaphore/{name} (acquire).
+type SemaphoreRequest struct {
+	Session   uint64 `json:"session"`
+	RequestID uint64 `json:"request_id"`    // client-chosen, unique within the session: retries apply once
+	Permits   int64  `json:"permits"`       // N, the semaphore's size: every caller must give the same
+	Count     int64  `json:"count"`         // permits wanted, 1 to Permits
+	Try       bool   `json:"try,omitempty"` // fail at once (409 no_permits) instead of waiting
+}
+
+// SemaphoreResponse answers a granted acquire.
+type SemaphoreResponse struct {
+	Token uint64 `json:"token"` // log position of the grant
+	Count int64  `json:"count"` // permits granted by this acquire
+}
+
+// SemaphoreReleaseRequest is the body of DELETE /v1/semaphore/{name}.
+type SemaphoreReleaseRequest struct {
+	Session   uint64 `json:"session"`
+	RequestID uint64 `json:"request_id"`
+	Count     int64  `json:"count,omitempty"` // permits to return; 0 = every permit the session holds
+}
+
+// SemaphoreHold is a session's permits: held, or wanted by a waiter.
+type SemaphoreHold struct {
+	Session uint64 `json:"session"`
+	Permits int64  `json:"permits"`
+}
+
+// SemaphoreInfo answers GET /v1/semaphore/{name}. Permits 0: the semaphore
+// is idle (nobody holds or waits), and the next acquire sets its size.
+type SemaphoreInfo struct {
+	Name    string          `json:"name"`
+	Permits int64           `json:"permits"`
+	Used    int64           `json:"used"`
+	Holders []SemaphoreHold `json:"holders"` // by session ID
+	Waiters []SemaphoreHold `json:"waiters"` // in grant order
+}
+
+// Barrier actions (BarrierRequest.Action).
+const (
+	BarrierAwait = "await" // cyclic barrier: wait for Parties parties (the default)
+	BarrierEnter = "enter" // double barrier: wait until Parties parties entered
+	BarrierLeave = "leave" // double barrier: wait until every party left
+	BarrierReset = "reset" // repair a broken barrier (breaks a waiting generation)
+)
+
+// BarrierRequest is the body of POST /v1/barrier/{name}.
+type BarrierRequest struct {
+	Session   uint64 `json:"session"`
+	RequestID uint64 `json:"request_id"`
+	Action    string `json:"action,omitempty"`  // BarrierAwait (default), BarrierEnter, BarrierLeave, BarrierReset
+	Parties   int64  `json:"parties,omitempty"` // N, for await and enter: every party must give the same
+}
+
+// BarrierResponse answers a completed await, enter or leave.
+type BarrierResponse struct {
+	Generation uint64 `json:"generation"` // log position of the trip: strictly increasing across generations
+	Arrival    int64  `json:"arrival"`    // await, enter: 0 for the first party to arrive, N-1 for the last
+}
+
+// BarrierInfo answers GET /v1/barrier/{name}. Parties 0: the barrier is
+// idle.
+type BarrierInfo struct {
+	Name    string   `json:"name"`
+	Double  bool     `json:"double,omitempty"`
+	Parties int64    `json:"parties"`
+	Arrived []uint64 `json:"arrived"`           // waiting (cyclic) or entered and not left (double), in arrival order
+	Left    []uint64 `json:"left,omitempty"`    // double barrier: left, waiting for the rest
+	Leaving bool     `json:"leaving,omitempty"` // double barrier: every party entered
+	Broken  uint64   `json:"broken,omitempty"`  // the session that broke it; 0: not broken
+	Detail  string   `json:"detail,omitempty"`
+}
+
+// LatchRequest is the body of PUT /v1/latch/{name} (create; Count is the
+// initial count), POST (count down) and DELETE (delete).
+type LatchRequest struct {
+	Session   uint64 `json:"session"`
+	RequestID uint64 `json:"request_id"`
+	Count     int64  `json:"count,omitempty"`
+}
+
+// LatchInfo describes a latch (GET /v1/latch/{name}, and the answers of
+// create, count down and wait).
+type LatchInfo struct {
+	Name    string `json:"name"`
+	Initial int64  `json:"initial"`
+	Count   int64  `json:"count"` // 0: open
 }

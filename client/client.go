@@ -646,6 +646,18 @@ func (c *Client) Put(ctx context.Context, key string, value []byte) (*api.PutRes
 	return c.put(ctx, key, value, "raw")
 }
 
+// PutEphemeral sets key to value attached to session: the key is deleted
+// in the same committed command that ends the session (expiry or
+// destroy), and watchers see a DELETE event. A put without a session
+// later detaches the key. A session that does not exist fails with
+// ErrSessionNotFound and writes nothing.
+func (c *Client) PutEphemeral(ctx context.Context, key string, value []byte, session uint64) (*api.PutResponse, error) {
+	if session == 0 {
+		return nil, fmt.Errorf("%w: session ID 0", ErrInvalid)
+	}
+	return c.put(ctx, key, value, "raw&session="+strconv.FormatUint(session, 10))
+}
+
 // CompareAndSwap sets key to value only if the key's mod revision is
 // modRevision; modRevision 0 means "only if the key does not exist". A
 // mismatch fails with ErrCASFailed (an *Error whose KV is the current value).

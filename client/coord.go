@@ -14,7 +14,8 @@ import (
 	"github.com/statenode/statenode/api"
 )
 
-// Coordination: sessions, fenced locks and elections over the HTTP API.
+// Coordination: sessions, fenced locks, elections, semaphores, barriers and
+// latches over the HTTP API.
 // Every mutating call carries the request ID it is given, so the client
 // retries it freely (on a broken connection, a leader change, a 504): the
 // server applies it once.
@@ -36,6 +37,16 @@ var (
 	// ErrWaitTimeout: a blocking acquire or campaign ran out of time and
 	// was withdrawn; nothing is held.
 	ErrWaitTimeout = errors.New("client: wait timed out")
+	// ErrMismatch: the semaphore, barrier or latch exists with another
+	// size or kind; nothing changed.
+	ErrMismatch = errors.New("client: size or kind mismatch")
+	// ErrBroken: the barrier is broken; the message names the session
+	// whose end (or reset) broke it.
+	ErrBroken = errors.New("client: barrier is broken")
+	// ErrNoPermits: a try-acquire found too few permits free.
+	ErrNoPermits = errors.New("client: not enough permits")
+	// ErrObjectNotFound: no such latch.
+	ErrObjectNotFound = errors.New("client: no such object")
 )
 
 func coordIs(code string, target error) bool {
@@ -54,6 +65,14 @@ func coordIs(code string, target error) bool {
 		return target == ErrFenced
 	case api.CodeWaitTimeout:
 		return target == ErrWaitTimeout
+	case api.CodeMismatch:
+		return target == ErrMismatch
+	case api.CodeBroken:
+		return target == ErrBroken
+	case api.CodeNoPermits:
+		return target == ErrNoPermits
+	case api.CodeObjectNotFound:
+		return target == ErrObjectNotFound
 	}
 	return false
 }
@@ -303,4 +322,94 @@ func (c *Client) ObserveElection(ctx context.Context, name string) (<-chan api.E
 		}
 	}()
 	return out, nil
+}
+
+// AcquireSemaphore takes req.Count of the req.Permits permits of semaphore
+// name, waiting server-side in strict FIFO order until granted or ctx ends
+// (ErrWaitTimeout: the wait was withdrawn). With req.Try: ErrNoPermits at
+// once.
+func (c *Client) AcquireSemaphore(ctx context.Context, name string, req api.SemaphoreRequest) (*api.SemaphoreResponse, error) {
+	var out api.SemaphoreResponse
+	if err := c.coordCall(ctx, http.MethodPost, namePath("/v1/semaphore/", name), req, &out, !req.Try); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ReleaseSemaphore returns req.Count permits (0: all the session holds).
+func (c *Client) ReleaseSemaphore(ctx context.Context, name string, req api.SemaphoreReleaseRequest) error {
+	return c.coordCall(ctx, http.MethodDelete, namePath("/v1/semaphore/", name), req, nil, false)
+}
+
+// SemaphoreInfo describes semaphore name: size, holders, waiters.
+func (c *Client) SemaphoreInfo(ctx context.Context, name string) (*api.SemaphoreInfo, error) {
+	var out api.SemaphoreInfo
+	if err := c.coordCall(ctx, http.MethodGet, namePath("/v1/semaphore/", name), nil, &out, false); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Barrier runs a barrier action (await, enter, leave, reset), waiting
+// server-side until it completes or ctx ends (ErrWaitTimeout). A broken
+// barrier fails with ErrBroken.
+func (c *Client) Barrier(ctx context.Context, name string, req api.BarrierRequest) (*api.BarrierResponse, error) {
+	var out api.BarrierResponse
+	blocking := req.Action != api.BarrierReset
+	if err := c.coordCall(ctx, http.MethodPost, namePath("/v1/barrier/", name), req, &out, blocking); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// BarrierInfo describes barrier name.
+func (c *Client) BarrierInfo(ctx context.Context, name string) (*api.BarrierInfo, error) {
+	var out api.BarrierInfo
+	if err := c.coordCall(ctx, http.MethodGet, namePath("/v1/barrier/", name), nil, &out, false); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// CreateLatch creates latch name with count req.Count (idempotent with
+// the same count; ErrMismatch otherwise).
+func (c *Client) CreateLatch(ctx context.Context, name string, req api.LatchRequest) (*api.LatchInfo, error) {
+	var out api.LatchInfo
+	if err := c.coordCall(ctx, http.MethodPut, namePath("/v1/latch/", name), req, &out, false); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// CountDownLatch decrements latch name once per request ID.
+func (c *Client) CountDownLatch(ctx context.Context, name string, req api.LatchRequest) (*api.LatchInfo, error) {
+	var out api.LatchInfo
+	if err := c.coordCall(ctx, http.MethodPost, namePath("/v1/latch/", name), req, &out, false); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeleteLatch deletes latch name.
+func (c *Client) DeleteLatch(ctx context.Context, name string, req api.LatchRequest) error {
+	return c.coordCall(ctx, http.MethodDelete, namePath("/v1/latch/", name), req, nil, false)
+}
+
+// LatchInfo describes latch name (ErrObjectNotFound if it does not exist).
+func (c *Client) LatchInfo(ctx context.Context, name string) (*api.LatchInfo, error) {
+	var out api.LatchInfo
+	if err := c.coordCall(ctx, http.MethodGet, namePath("/v1/latch/", name), nil, &out, false); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// AwaitLatch blocks until latch name reaches zero or ctx ends
+// (ErrWaitTimeout).
+func (c *Client) AwaitLatch(ctx context.Context, name string) (*api.LatchInfo, error) {
+	var out api.LatchInfo
+	if err := c.coordCall(ctx, http.MethodGet, namePath("/v1/latch/", name)+"?wait", nil, &out, true); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

@@ -1,6 +1,9 @@
-// Package coordination provides sessions, fenced locks and named elections
+// Package coordination provides sessions, fenced locks, named elections,
+// counting semaphores, cyclic and double barriers and countdown latches
 // owned by statenode's replicated state machine. It works over an embedded
-// *node.Node or a remote *client.Client (both implement Backend).
+// *node.Node or a remote *client.Client (both implement Backend and the
+// optional ElectionBackend, SemaphoreBackend, BarrierBackend and
+// LatchBackend).
 //
 //	s, err := coordination.NewSession(cl, coordination.WithTTL(10*time.Second))
 //	m := coordination.NewMutex(s, "jobs/compactor")
@@ -18,7 +21,8 @@
 // leader's clock and keepalives may have been lost in the election. So a
 // session can outlive its TTL by up to one election plus one TTL, never
 // less than its TTL. Everything a session holds (locks, queued waits,
-// candidacies) is released in the same committed command that ends it.
+// candidacies, semaphore permits, barrier registrations, ephemeral keys)
+// is released in the same committed command that ends it.
 // Done closes when the session ends: expired, destroyed, closed, or lost
 // (no keepalive succeeded for a whole TTL, so the cluster may have expired
 // it). Every primitive re-checks its session before reporting success.
@@ -47,8 +51,41 @@
 // successor's work (Jepsen's finding against etcd locks).
 //
 // Deadlocks. The state machine keeps the wait-for graph of sessions over
-// locks; an acquire that would close a cycle fails at once with
-// ErrDeadlock naming the cycle.
+// locks and semaphores; an acquire that would close a cycle fails at once
+// with ErrDeadlock naming the cycle. A session waiting for a lock waits for
+// its holder. A session waiting for k permits of a semaphore of N (holding
+// own of them) waits for each holder H with N - own - held(H) < k (it
+// cannot be served without H's permits, whatever the others do) and for
+// every waiter queued ahead of it. Only such definite edges are followed,
+// so a reported deadlock is always real; a deadlock that needs several
+// holders at once may go unreported, and then blocks until a context ends.
+//
+// Semaphores. NewSemaphore(s, name, N): N permits, fixed while the
+// semaphore is in use (another N fails with ErrMismatch; an idle
+// semaphore, which nobody holds or waits for, is forgotten). Acquire(k)
+// waits in strict FIFO order, without barging: a large request at the head
+// blocks smaller ones behind it. Never more than N permits are held.
+// Release(k) returns k permits (0: all); a session's end returns them all.
+//
+// Barriers. NewBarrier(s, name, N) is a cyclic barrier: Await blocks until
+// N parties arrived, then all proceed and learn the generation (the log
+// position of the trip, strictly increasing) and their arrival index.
+// NewDoubleBarrier: Enter blocks until N parties entered, Leave until all
+// of them left. If a registered party's session ends, the barrier breaks:
+// every waiter gets ErrBroken naming that session, and so does every later
+// request until Reset. A waiter whose context ends withdraws (ErrWaitTimeout)
+// without breaking the barrier.
+//
+// Latches. NewLatch(ctx, s, name, count) creates the latch (idempotent with
+// the same count, ErrMismatch otherwise). CountDown applies once per
+// request ID; Await blocks until the count is zero. A latch is a durable
+// object, not tied to a session: it survives the sessions that used it and
+// lives until Delete.
+//
+// Ephemeral keys. A key written with a session (Client.PutEphemeral,
+// Node.PutEphemeral) is deleted in the command that ends the session;
+// watchers see the delete. A put naming a session that does not exist
+// writes nothing.
 //
 // Elections. Campaign blocks until the session leads (FIFO among
 // candidates) and returns the term, the log position of the election: at

@@ -32,6 +32,19 @@ var (
 	ErrWaitTimeout = errors.New("coordination: wait timed out")
 	// ErrClosed: the session was closed by its owner.
 	ErrClosed = errors.New("coordination: session closed")
+	// ErrMismatch: the semaphore, barrier or latch exists with another
+	// size (permits, parties, count) or kind; nothing changed.
+	ErrMismatch = errors.New("coordination: size or kind mismatch")
+	// ErrBroken: the barrier is broken: a registered party's session ended
+	// (the message names it) or someone reset it while parties waited.
+	// Every later request fails the same way until Reset.
+	ErrBroken = errors.New("coordination: barrier is broken")
+	// ErrNoPermits: TryAcquire found too few permits free.
+	ErrNoPermits = errors.New("coordination: not enough permits")
+	// ErrNotFound: the latch does not exist (never created, or deleted).
+	ErrNotFound = errors.New("coordination: no such object")
+	// ErrUnsupported: the session's backend lacks the primitive.
+	ErrUnsupported = errors.New("coordination: backend does not support this primitive")
 )
 
 // translate maps a backend error onto the package's sentinels.
@@ -50,6 +63,10 @@ func translate(err error) error {
 		{ErrFenced, []error{fsm.ErrFenced, client.ErrFenced}},
 		{ErrReentrancyLimit, []error{fsm.ErrReentrancyLimit, client.ErrReentrancyLimit}},
 		{ErrWaitTimeout, []error{node.ErrWaitTimeout, client.ErrWaitTimeout}},
+		{ErrMismatch, []error{fsm.ErrMismatch, client.ErrMismatch}},
+		{ErrBroken, []error{fsm.ErrBroken, client.ErrBroken}},
+		{ErrNoPermits, []error{fsm.ErrNoPermits, client.ErrNoPermits}},
+		{ErrNotFound, []error{fsm.ErrNotFound, client.ErrObjectNotFound}},
 	} {
 		for _, t := range m.theirs {
 			if errors.Is(err, t) {

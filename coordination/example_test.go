@@ -21,6 +21,13 @@ var (
 	_ coordination.Backend         = (*client.Client)(nil)
 	_ coordination.ElectionBackend = (*node.Node)(nil)
 	_ coordination.ElectionBackend = (*client.Client)(nil)
+
+	_ coordination.SemaphoreBackend = (*node.Node)(nil)
+	_ coordination.SemaphoreBackend = (*client.Client)(nil)
+	_ coordination.BarrierBackend   = (*node.Node)(nil)
+	_ coordination.BarrierBackend   = (*client.Client)(nil)
+	_ coordination.LatchBackend     = (*node.Node)(nil)
+	_ coordination.LatchBackend     = (*client.Client)(nil)
 )
 
 // startExampleNode runs a single-node cluster for the examples.
@@ -185,4 +192,132 @@ func ExampleNewElection() {
 	}
 	// Output:
 	// 10.0.0.7:8080 true
+}
+
+func ExampleNewSemaphore() {
+	n, stop := startExampleNode()
+	defer stop()
+	ctx := context.Background()
+
+	s, err := coordination.NewSession(n)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	// Three permits for the whole cluster, e.g. concurrent backups.
+	sem, err := coordination.NewSemaphore(s, "backups", 3)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := sem.Acquire(ctx, 2); err != nil {
+		log.Fatal(err)
+	}
+	err = sem.TryAcquire(ctx, 2)
+	fmt.Println("two more refused:", errors.Is(err, coordination.ErrNoPermits))
+	info, err := sem.Info(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d of %d permits used\n", info.Used, info.Permits)
+	if err := sem.Release(ctx, 0); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// two more refused: true
+	// 2 of 3 permits used
+}
+
+func ExampleNewBarrier() {
+	n, stop := startExampleNode()
+	defer stop()
+	ctx := context.Background()
+
+	gens := make(chan coordination.Generation, 2)
+	for range 2 {
+		s, err := coordination.NewSession(n)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer s.Close()
+		b, err := coordination.NewBarrier(s, "phase", 2)
+		if err != nil {
+			log.Fatal(err)
+		}
+		go func() {
+			g, err := b.Await(ctx) // returns once both parties arrived
+			if err != nil {
+				log.Fatal(err)
+			}
+			gens <- g
+		}()
+	}
+	a, b := <-gens, <-gens
+	fmt.Println("same generation:", a.Generation == b.Generation)
+	fmt.Println("arrivals:", a.Arrival+b.Arrival == 1)
+	// Output:
+	// same generation: true
+	// arrivals: true
+}
+
+func ExampleNewDoubleBarrier() {
+	n, stop := startExampleNode()
+	defer stop()
+	ctx := context.Background()
+
+	done := make(chan error, 2)
+	for range 2 {
+		s, err := coordination.NewSession(n)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer s.Close()
+		d, err := coordination.NewDoubleBarrier(s, "job", 2)
+		if err != nil {
+			log.Fatal(err)
+		}
+		go func() {
+			if err := d.Enter(ctx); err != nil { // both start together
+				done <- err
+				return
+			}
+			// ... the computation ...
+			done <- d.Leave(ctx) // and finish together
+		}()
+	}
+	fmt.Println(<-done, <-done)
+	// Output:
+	// <nil> <nil>
+}
+
+func ExampleNewLatch() {
+	n, stop := startExampleNode()
+	defer stop()
+	ctx := context.Background()
+
+	s, err := coordination.NewSession(n)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	latch, err := coordination.NewLatch(ctx, s, "shards-loaded", 2)
+	if err != nil {
+		log.Fatal(err)
+	}
+	opened := make(chan error, 1)
+	go func() { opened <- latch.Await(ctx) }()
+	for range 2 {
+		left, err := latch.CountDown(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("left:", left)
+	}
+	fmt.Println("await:", <-opened)
+	if err := latch.Delete(ctx); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// left: 1
+	// left: 0
+	// await: <nil>
 }

@@ -17,7 +17,10 @@ const (
 	// Flags of an encoded Op.
 	opFlagPrefix byte = 1 << 0
 	opFlagPrevKV byte = 1 << 1
-	opFlagsKnown      = opFlagPrefix | opFlagPrevKV
+	// opFlagSession: a uvarint session ID (never 0) follows the op's limit.
+	// Ops without it encode exactly as before the flag existed.
+	opFlagSession byte = 1 << 2
+	opFlagsKnown       = opFlagPrefix | opFlagPrevKV | opFlagSession
 
 	// Flags of an encoded Response and OpResult.
 	respFlagSucceeded byte = 1 << 0
@@ -307,10 +310,16 @@ func appendOps(dst []byte, ops []Op) []byte {
 		if op.PrevKV {
 			flags |= opFlagPrevKV
 		}
+		if op.Session != 0 {
+			flags |= opFlagSession
+		}
 		dst = append(dst, byte(op.Type), flags)
 		dst = appendBytes(dst, op.Key)
 		dst = appendBytes(dst, op.Value)
 		dst = binary.AppendVarint(dst, op.Limit)
+		if op.Session != 0 {
+			dst = binary.AppendUvarint(dst, op.Session)
+		}
 	}
 	return dst
 }
@@ -374,6 +383,9 @@ func opsSize(ops []Op) int {
 	for i := range ops {
 		op := &ops[i]
 		n += 2 + bytesLen(len(op.Key)) + bytesLen(len(op.Value)) + varintLen(op.Limit)
+		if op.Session != 0 {
+			n += uvarintLen(op.Session)
+		}
 	}
 	return n
 }
@@ -553,6 +565,12 @@ func (d *decoder) ops(ops []Op) []Op {
 		op.Key = d.bytes()
 		op.Value = d.bytes()
 		op.Limit = d.varint()
+		op.Session = 0
+		if flags&opFlagSession != 0 {
+			if op.Session = d.uvarint(); op.Session == 0 && d.err == nil {
+				d.fail("op session flag with session 0")
+			}
+		}
 	}
 	return ops
 }

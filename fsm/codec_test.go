@@ -37,10 +37,17 @@ func sampleCommands() map[string]*Command {
 		"only compares": {Type: CmdTxn, Txn: &Request{
 			Compare: []Compare{{Key: []byte("a"), Target: CompareVersion, Result: CompareEqual}},
 		}},
-		"put member":    {Type: CmdPutMember, Time: 5, Member: &Member{ID: "n1", RaftAddr: "10.0.0.1:7000", HTTPAddr: "10.0.0.1:8000"}},
-		"remove member": {Type: CmdRemoveMember, Member: &Member{ID: "n1"}},
-		"noop":          {Type: CmdNoop, Time: 99},
-		"negative time": {Type: CmdNoop, Time: -1},
+		"put member":        {Type: CmdPutMember, Time: 5, Member: &Member{ID: "n1", RaftAddr: "10.0.0.1:7000", HTTPAddr: "10.0.0.1:8000"}},
+		"remove member":     {Type: CmdRemoveMember, Member: &Member{ID: "n1"}},
+		"noop":              {Type: CmdNoop, Time: 99},
+		"ephemeral put":     {Type: CmdTxn, Txn: &Request{Success: []Op{{Type: OpPut, Key: []byte("e"), Value: []byte("v"), Session: 7 << 16}}}},
+		"semaphore acquire": {Type: CmdCoord, Time: 3, Coord: &CoordRequest{Op: OpSemAcquire, Session: 1 << 16, RequestID: 4, Name: "s", N: 3, K: 2}},
+		"semaphore release": {Type: CmdCoord, Coord: &CoordRequest{Op: OpSemRelease, Session: 1 << 16, RequestID: 5, Name: "s", K: 1}},
+		"barrier await":     {Type: CmdCoord, Coord: &CoordRequest{Op: OpBarrierAwait, Session: 1 << 16, RequestID: 6, Name: "b", N: 3}},
+		"barrier enter":     {Type: CmdCoord, Coord: &CoordRequest{Op: OpBarrierEnter, Session: 1 << 16, RequestID: 7, Name: "d", N: 2}},
+		"barrier leave":     {Type: CmdCoord, Coord: &CoordRequest{Op: OpBarrierLeave, Session: 1 << 16, RequestID: 8, Name: "d"}},
+		"latch count down":  {Type: CmdCoord, Coord: &CoordRequest{Op: OpLatchCountDown, Session: 1 << 16, RequestID: 9, Name: "l"}},
+		"negative time":     {Type: CmdNoop, Time: -1},
 	}
 }
 
@@ -113,6 +120,8 @@ func sampleResponses() map[string]*Response {
 			}},
 			{Type: OpDelete, Count: 3},
 		}},
+		"broken barrier":    {Succeeded: false, Revision: 4, Coord: &CoordResult{Code: CoordBroken, Session: 3 << 16, Index: 9 << 16, Detail: "barrier broken"}},
+		"ephemeral refused": {Revision: 4, Coord: &CoordResult{Code: CoordSessionNotFound, Detail: "session 5"}},
 	}
 }
 

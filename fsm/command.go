@@ -207,6 +207,8 @@ func validateOps(branch string, ops []Op, l Limits, sizes bool) error {
 			return fmt.Errorf("%w: %s[%d]: value set on a non-put op", ErrInvalid, branch, i)
 		case op.Type == OpPut && op.Prefix:
 			return fmt.Errorf("%w: %s[%d]: prefix set on a put op", ErrInvalid, branch, i)
+		case op.Type != OpPut && op.Session != 0:
+			return fmt.Errorf("%w: %s[%d]: session set on a non-put op", ErrInvalid, branch, i)
 		case sizes && len(op.Key) > l.MaxKeySize:
 			return fmt.Errorf("%w: %s[%d]: key is %d bytes, limit %d", ErrTooLarge, branch, i, len(op.Key), l.MaxKeySize)
 		case sizes && len(op.Value) > l.MaxValueSize:

@@ -46,6 +46,18 @@ var (
 	ErrFenced = errors.New("fsm: fencing token is stale")
 	// ErrNotWaiting: a cancel found nothing to cancel.
 	ErrNotWaiting = errors.New("fsm: not waiting")
+	// ErrMismatch: a semaphore, barrier or latch exists with another size
+	// (permits, parties, count) or kind than the request gave; nothing
+	// changed.
+	ErrMismatch = errors.New("fsm: size or kind mismatch")
+	// ErrBroken: a barrier is broken (a registered party's session ended);
+	// the message names the culprit session. It stays broken until reset.
+	ErrBroken = errors.New("fsm: barrier is broken")
+	// ErrNoPermits: a try-acquire of a semaphore found too few permits free
+	// (or waiters ahead of it).
+	ErrNoPermits = errors.New("fsm: not enough permits")
+	// ErrNotFound: the latch does not exist (never created, or deleted).
+	ErrNotFound = errors.New("fsm: no such object")
 )
 
 // CoordOp is the operation of a CmdCoord command. Values are part of the log
@@ -64,12 +76,25 @@ const (
 	OpElectCampaign    CoordOp = 9  // Session, RequestID, Name, Value
 	OpElectResign      CoordOp = 10 // Session, RequestID, Name, Token = term (0 = any)
 	OpElectProclaim    CoordOp = 11 // Session, RequestID, Name, Token = term, Value
-	opCoordMax                 = OpElectProclaim
+	OpSemAcquire       CoordOp = 12 // Session, RequestID, Name, N = permits of the semaphore, K = permits wanted, Token = 1 try
+	OpSemRelease       CoordOp = 13 // Session, RequestID, Name, K = permits to release (0 = every permit the session holds)
+	OpSemCancel        CoordOp = 14 // Session, Name, Token = the acquire's RequestID: withdraw a waiting acquire
+	OpBarrierAwait     CoordOp = 15 // Session, RequestID, Name, N = parties: cyclic barrier
+	OpBarrierEnter     CoordOp = 16 // Session, RequestID, Name, N = parties: double barrier, enter
+	OpBarrierLeave     CoordOp = 17 // Session, RequestID, Name: double barrier, leave
+	OpBarrierCancel    CoordOp = 18 // Session, Name, Token = the await's or enter's RequestID: withdraw it
+	OpBarrierReset     CoordOp = 19 // Session, RequestID, Name: repair a broken barrier (breaks a waiting generation)
+	OpLatchCreate      CoordOp = 20 // Session, RequestID, Name, N = count
+	OpLatchCountDown   CoordOp = 21 // Session, RequestID, Name
+	OpLatchDelete      CoordOp = 22 // Session, RequestID, Name
+	opCoordMax                 = OpLatchDelete
 )
 
 func (o CoordOp) String() string {
 	names := [...]string{"", "session-create", "session-keepalive", "session-destroy", "session-expire",
-		"session-renew-all", "lock-acquire", "lock-release", "lock-cancel", "campaign", "resign", "proclaim"}
+		"session-renew-all", "lock-acquire", "lock-release", "lock-cancel", "campaign", "resign", "proclaim",
+		"semaphore-acquire", "semaphore-release", "semaphore-cancel", "barrier-await", "barrier-enter",
+		"barrier-leave", "barrier-cancel", "barrier-reset", "latch-create", "latch-count-down", "latch-delete"}
 	if int(o) < len(names) && o != 0 {
 		return names[o]
 	}
@@ -103,7 +128,11 @@ const (
 	CoordFenced          CoordCode = 7
 	CoordInvalid         CoordCode = 8
 	CoordNotWaiting      CoordCode = 9
-	coordCodeMax                   = CoordNotWaiting
+	CoordMismatch        CoordCode = 10
+	CoordBroken          CoordCode = 11 // Session = the culprit
+	CoordNoPermits       CoordCode = 12
+	CoordNotFound        CoordCode = 13
+	coordCodeMax                   = CoordNotFound
 )
 
 var coordErrs = [...]error{
@@ -115,6 +144,10 @@ var coordErrs = [...]error{
 	CoordFenced:          ErrFenced,
 	CoordInvalid:         ErrInvalid,
 	CoordNotWaiting:      ErrNotWaiting,
+	CoordMismatch:        ErrMismatch,
+	CoordBroken:          ErrBroken,
+	CoordNoPermits:       ErrNoPermits,
+	CoordNotFound:        ErrNotFound,
 }
 
 // CoordResult is the result of a coordination command (Response.Coord) and
@@ -195,7 +228,7 @@ func (r *CoordRequest) validateShape() error {
 			return fmt.Errorf("%w: %s without a name", ErrInvalid, r.Op)
 		}
 	}
-	return nil
+	return r.validateSync()
 }
 
 // --- state -------------------------------------------------------------------
@@ -214,9 +247,13 @@ type session struct {
 	results map[uint64]CoordResult
 	order   []uint64
 	// derived (not snapshotted, rebuilt on restore): what it holds and waits on.
-	locks     map[string]struct{}
-	waiting   map[string]struct{} // lock names
-	campaigns map[string]struct{} // election names (leader or candidate)
+	locks      map[string]struct{}
+	waiting    map[string]struct{} // lock names
+	campaigns  map[string]struct{} // election names (leader or candidate)
+	sems       map[string]struct{} // semaphores it holds permits of
+	semWaiting map[string]struct{} // semaphores it waits for
+	barriers   map[string]struct{} // barriers it is registered in (arrived, entered, or left and waiting)
+	keys       map[string]struct{} // ephemeral keys attached to it
 }
 
 type lockWaiter struct {
@@ -249,25 +286,39 @@ type election struct {
 }
 
 type coordState struct {
-	sessions  map[uint64]*session
-	locks     map[string]*lockState
-	fences    map[string]uint64 // newest token granted per lock, kept after release
-	elections map[string]*election
+	sessions   map[uint64]*session
+	locks      map[string]*lockState
+	fences     map[string]uint64 // newest token granted per lock, kept after release
+	elections  map[string]*election
+	semaphores map[string]*semaphore
+	barriers   map[string]*barrier
+	latches    map[string]*latch
+	ephemeral  map[string]uint64 // key -> the session it is attached to
+
+	// expiredKeys collects the ephemeral keys of sessions ended by the
+	// command being applied; the apply deletes them as one revision.
+	expiredKeys []string
 }
 
 func newCoordState() coordState {
 	return coordState{
-		sessions:  make(map[uint64]*session),
-		locks:     make(map[string]*lockState),
-		fences:    make(map[string]uint64),
-		elections: make(map[string]*election),
+		sessions:   make(map[uint64]*session),
+		locks:      make(map[string]*lockState),
+		fences:     make(map[string]uint64),
+		elections:  make(map[string]*election),
+		semaphores: make(map[string]*semaphore),
+		barriers:   make(map[string]*barrier),
+		latches:    make(map[string]*latch),
+		ephemeral:  make(map[string]uint64),
 	}
 }
 
 func newSession(id uint64, ttl, expires int64, name string) *session {
 	return &session{id: id, ttl: ttl, expires: expires, name: name,
 		results: make(map[uint64]CoordResult), locks: map[string]struct{}{},
-		waiting: map[string]struct{}{}, campaigns: map[string]struct{}{}}
+		waiting: map[string]struct{}{}, campaigns: map[string]struct{}{},
+		sems: map[string]struct{}{}, semWaiting: map[string]struct{}{},
+		barriers: map[string]struct{}{}, keys: map[string]struct{}{}}
 }
 
 func (s *session) remember(reqID uint64, r CoordResult) {
@@ -295,9 +346,12 @@ func (s *session) forget(reqID uint64) {
 }
 
 // Coordination object keys for change notifications.
-func lockKey(name string) string     { return "l\x00" + name }
-func electionKey(name string) string { return "e\x00" + name }
-func sessionKey(id uint64) string    { return "s\x00" + strconv.FormatUint(id, 10) }
+func lockKey(name string) string      { return "l\x00" + name }
+func electionKey(name string) string  { return "e\x00" + name }
+func sessionKey(id uint64) string     { return "s\x00" + strconv.FormatUint(id, 10) }
+func semaphoreKey(name string) string { return "m\x00" + name }
+func barrierKey(name string) string   { return "b\x00" + name }
+func latchKey(name string) string     { return "c\x00" + name }
 
 // coordApply applies one coordination command at raft index idx and leader
 // time now. changed collects the keys of objects whose state changed.
@@ -372,6 +426,28 @@ func (c *coordState) apply1(r *CoordRequest, idx uint64, now int64, changed *[]s
 		res = c.resign(s, r.Name, r.Token, idx, changed)
 	case OpElectProclaim:
 		res = c.proclaim(s, r, changed)
+	case OpSemAcquire:
+		res = c.semAcquire(s, r, idx, changed)
+	case OpSemRelease:
+		res = c.semRelease(s, r.Name, r.K, idx, changed)
+	case OpSemCancel:
+		res = c.semCancel(s, r.Name, r.Token, idx, changed)
+	case OpBarrierAwait:
+		res = c.barrierAwait(s, r, idx, changed)
+	case OpBarrierEnter:
+		res = c.barrierEnter(s, r, idx, changed)
+	case OpBarrierLeave:
+		res = c.barrierLeave(s, r, idx, changed)
+	case OpBarrierCancel:
+		res = c.barrierCancel(s, r.Name, r.Token, changed)
+	case OpBarrierReset:
+		res = c.barrierReset(s, r.Name, idx, changed)
+	case OpLatchCreate:
+		res = c.latchCreate(r, changed)
+	case OpLatchCountDown:
+		res = c.latchCountDown(r, changed)
+	case OpLatchDelete:
+		res = c.latchDelete(r, changed)
 	default:
 		return CoordResult{Code: CoordInvalid, Detail: "unknown op " + r.Op.String()}
 	}
@@ -398,6 +474,7 @@ func (c *coordState) endSession(s *session, idx uint64, changed *[]string) {
 	for _, name := range sortedKeys(s.campaigns) {
 		c.leaveElection(s, name, idx, changed)
 	}
+	c.endSessionSync(s, idx, changed)
 	delete(c.sessions, s.id)
 	*changed = append(*changed, sessionKey(s.id))
 }
@@ -437,7 +514,7 @@ func (c *coordState) acquire(s *session, r *CoordRequest, idx uint64, changed *[
 	if _, ok := s.waiting[r.Name]; ok {
 		return CoordResult{Code: CoordInvalid, Detail: fmt.Sprintf("session %d is already waiting for lock %q", s.id, r.Name)}
 	}
-	if cycle := c.findCycle(s.id, r.Name); cycle != "" {
+	if cycle := c.findCycle(s.id, []waitEdge{lockEdge(r.Name, l.holder)}); cycle != "" {
 		return CoordResult{Code: CoordDeadlock, Session: l.holder, Detail: cycle}
 	}
 	l.waiters = append(l.waiters, lockWaiter{session: s.id, index: idx, requestID: r.RequestID, limit: limit})
@@ -525,47 +602,67 @@ func (c *coordState) cancel(s *session, name string, reqID, idx uint64, changed 
 	return CoordResult{Code: CoordNotWaiting}
 }
 
-// findCycle reports the wait-for cycle that s waiting for lock name would
-// close, or "". Edges: a session waits for the holder of each lock it
-// waits on.
-func (c *coordState) findCycle(start uint64, name string) string {
-	type step struct {
-		lock   string
-		holder uint64
+// waitEdge is an edge of the wait-for graph: the session it starts from
+// cannot proceed until session to acts (releases, or is granted first).
+type waitEdge struct {
+	to  uint64
+	why string // "lock "x" held by session 7", ...
+}
+
+// waitsFor returns the definite wait-for edges of session x: for each lock
+// it waits for, the holder; for each semaphore it waits for, see semEdges.
+func (c *coordState) waitsFor(x *session) []waitEdge {
+	var out []waitEdge
+	for _, name := range sortedKeys(x.waiting) {
+		if l := c.locks[name]; l != nil && l.holder != 0 && l.holder != x.id {
+			out = append(out, lockEdge(name, l.holder))
+		}
 	}
-	seen := map[uint64]bool{}
-	var path []step
-	var dfs func(lock string) bool
-	dfs = func(lock string) bool {
-		l := c.locks[lock]
-		if l == nil || l.holder == 0 {
-			return false
-		}
-		path = append(path, step{lock, l.holder})
-		if l.holder == start {
-			return true
-		}
-		if !seen[l.holder] {
-			seen[l.holder] = true
-			if h := c.sessions[l.holder]; h != nil {
-				for _, next := range sortedKeys(h.waiting) {
-					if dfs(next) {
-						return true
-					}
-				}
+	for _, name := range sortedKeys(x.semWaiting) {
+		if m := c.semaphores[name]; m != nil {
+			if i := m.waiterOf(x.id); i >= 0 {
+				out = c.semEdges(out, name, m, x.id, m.waiters[i].k, i)
 			}
 		}
-		path = path[:len(path)-1]
+	}
+	return out
+}
+
+func lockEdge(name string, holder uint64) waitEdge {
+	return waitEdge{to: holder, why: fmt.Sprintf("lock %q held by session %d", name, holder)}
+}
+
+// findCycle reports the wait-for cycle that start would close by waiting
+// along the edges first, or "". Only definite edges are followed (see
+// waitsFor), so every cycle reported is a real deadlock.
+func (c *coordState) findCycle(start uint64, first []waitEdge) string {
+	seen := map[uint64]bool{}
+	var path []waitEdge
+	var dfs func(edges []waitEdge) bool
+	dfs = func(edges []waitEdge) bool {
+		for _, e := range edges {
+			path = append(path, e)
+			if e.to == start {
+				return true
+			}
+			if !seen[e.to] {
+				seen[e.to] = true
+				if h := c.sessions[e.to]; h != nil && dfs(c.waitsFor(h)) {
+					return true
+				}
+			}
+			path = path[:len(path)-1]
+		}
 		return false
 	}
-	if !dfs(name) {
+	if !dfs(first) {
 		return ""
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "session %d", start)
-	for _, st := range path {
-		fmt.Fprintf(&b, " waits for lock %q held by session %d", st.lock, st.holder)
-		if st.holder != start {
+	for _, e := range path {
+		fmt.Fprintf(&b, " waits for %s", e.why)
+		if e.to != start {
 			fmt.Fprintf(&b, ", which")
 		}
 	}

@@ -122,6 +122,17 @@ func (d *decoder) coordResult(r *CoordResult) {
 //	uvarint #fences, by name: bytes name | uvarint token
 //	uvarint #elections, by name: bytes name | uvarint leader | uvarint term | bytes value
 //	    | uvarint #candidates: uvarint session | uvarint index | bytes value
+//
+// Snapshot format version 3 appends:
+//
+//	uvarint #semaphores, by name: bytes name | varint permits
+//	    | uvarint #holders, by session: uvarint session | varint permits
+//	    | uvarint #waiters: uvarint session | uvarint index | uvarint request ID | varint permits
+//	uvarint #barriers, by name: bytes name | byte flags (1 double, 2 leaving) | varint parties
+//	    | uvarint broken | bytes detail
+//	    | uvarint #parties: uvarint session | uvarint request ID | uvarint index | byte left
+//	uvarint #latches, by name: bytes name | varint initial | varint count
+//	uvarint #ephemeral keys, by key: bytes key | uvarint session
 func (c *coordState) appendTo(dst []byte) []byte {
 	ids := make([]uint64, 0, len(c.sessions))
 	for id := range c.sessions {
@@ -181,7 +192,149 @@ func (c *coordState) appendTo(dst []byte) []byte {
 			dst = appendBytes(dst, cd.value)
 		}
 	}
+	return c.appendSyncTo(dst)
+}
+
+func (c *coordState) appendSyncTo(dst []byte) []byte {
+	names := mapKeys(c.semaphores)
+	dst = binary.AppendUvarint(dst, uint64(len(names)))
+	for _, name := range names {
+		m := c.semaphores[name]
+		dst = appendString(dst, name)
+		dst = binary.AppendVarint(dst, m.n)
+		holders := m.sortedHolders()
+		dst = binary.AppendUvarint(dst, uint64(len(holders)))
+		for _, id := range holders {
+			dst = binary.AppendUvarint(dst, id)
+			dst = binary.AppendVarint(dst, m.held[id])
+		}
+		dst = binary.AppendUvarint(dst, uint64(len(m.waiters)))
+		for _, w := range m.waiters {
+			dst = binary.AppendUvarint(dst, w.session)
+			dst = binary.AppendUvarint(dst, w.index)
+			dst = binary.AppendUvarint(dst, w.requestID)
+			dst = binary.AppendVarint(dst, w.k)
+		}
+	}
+	names = mapKeys(c.barriers)
+	dst = binary.AppendUvarint(dst, uint64(len(names)))
+	for _, name := range names {
+		b := c.barriers[name]
+		dst = appendString(dst, name)
+		var flags byte
+		if b.double {
+			flags |= 1
+		}
+		if b.leaving {
+			flags |= 2
+		}
+		dst = append(dst, flags)
+		dst = binary.AppendVarint(dst, b.n)
+		dst = binary.AppendUvarint(dst, b.broken)
+		dst = appendString(dst, b.detail)
+		dst = binary.AppendUvarint(dst, uint64(len(b.parties)))
+		for _, p := range b.parties {
+			dst = binary.AppendUvarint(dst, p.session)
+			dst = binary.AppendUvarint(dst, p.requestID)
+			dst = binary.AppendUvarint(dst, p.index)
+			var left byte
+			if p.left {
+				left = 1
+			}
+			dst = append(dst, left)
+		}
+	}
+	names = mapKeys(c.latches)
+	dst = binary.AppendUvarint(dst, uint64(len(names)))
+	for _, name := range names {
+		l := c.latches[name]
+		dst = appendString(dst, name)
+		dst = binary.AppendVarint(dst, l.initial)
+		dst = binary.AppendVarint(dst, l.count)
+	}
+	names = mapKeys(c.ephemeral)
+	dst = binary.AppendUvarint(dst, uint64(len(names)))
+	for _, key := range names {
+		dst = appendString(dst, key)
+		dst = binary.AppendUvarint(dst, c.ephemeral[key])
+	}
 	return dst
+}
+
+// decodeSync decodes appendSyncTo's sections into c, checking references
+// and rebuilding the derived per-session sets.
+func (d *decoder) decodeSync(c *coordState, ref func(uint64, string) *session) {
+	n := d.count(5)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		name := d.string()
+		m := &semaphore{n: d.varint(), held: map[uint64]int64{}}
+		h := d.count(2)
+		for j := uint64(0); j < h && d.err == nil; j++ {
+			id, k := d.uvarint(), d.varint()
+			if s := ref(id, "semaphore holder"); s != nil {
+				s.sems[name] = struct{}{}
+			}
+			if d.err == nil && (k <= 0 || m.held[id] != 0) {
+				d.fail("semaphore %q: holder %d invalid", name, id)
+			}
+			m.held[id] = k
+			m.used += k
+		}
+		w := d.count(4)
+		for j := uint64(0); j < w && d.err == nil; j++ {
+			sw := semWaiter{session: d.uvarint(), index: d.uvarint(), requestID: d.uvarint(), k: d.varint()}
+			if s := ref(sw.session, "semaphore waiter"); s != nil {
+				s.semWaiting[name] = struct{}{}
+			}
+			if d.err == nil && (sw.k <= 0 || sw.k > m.n) {
+				d.fail("semaphore %q: waiter %d wants %d permits", name, sw.session, sw.k)
+			}
+			m.waiters = append(m.waiters, sw)
+		}
+		if d.err == nil && (name == "" || m.n <= 0 || m.used > m.n || c.semaphores[name] != nil) {
+			d.fail("semaphore %q duplicated or invalid", name)
+		}
+		c.semaphores[name] = m
+	}
+	n = d.count(6)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		name := d.string()
+		flags := d.byte()
+		b := &barrier{double: flags&1 != 0, leaving: flags&2 != 0, n: d.varint(), broken: d.uvarint(), detail: d.string()}
+		p := d.count(4)
+		for j := uint64(0); j < p && d.err == nil; j++ {
+			pt := party{session: d.uvarint(), requestID: d.uvarint(), index: d.uvarint(), left: d.byte() != 0}
+			if s := ref(pt.session, "barrier party"); s != nil {
+				s.barriers[name] = struct{}{}
+			}
+			b.parties = append(b.parties, pt)
+		}
+		if d.err == nil && (name == "" || flags&^3 != 0 || b.n <= 0 || c.barriers[name] != nil) {
+			d.fail("barrier %q duplicated or invalid", name)
+		}
+		c.barriers[name] = b
+	}
+	n = d.count(3)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		name := d.string()
+		l := &latch{initial: d.varint(), count: d.varint()}
+		if d.err == nil && (name == "" || l.count < 0 || l.count > l.initial || c.latches[name] != nil) {
+			d.fail("latch %q duplicated or invalid", name)
+		}
+		c.latches[name] = l
+	}
+	n = d.count(2)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		key := d.string()
+		id := d.uvarint()
+		if s := ref(id, "ephemeral key"); s != nil {
+			s.keys[key] = struct{}{}
+		}
+		if _, dup := c.ephemeral[key]; d.err == nil && (key == "" || dup) {
+			d.fail("ephemeral key %q duplicated or empty", key)
+		}
+		c.ephemeral[key] = id
+	}
 }
 
 func mapKeys[V any](m map[string]V) []string {
@@ -194,8 +347,10 @@ func mapKeys[V any](m map[string]V) []string {
 }
 
 // decodeCoordState decodes appendTo's encoding, checks its references and
-// rebuilds the derived per-session sets. Byte slices are copied.
-func decodeCoordState(b []byte) (coordState, error) {
+// rebuilds the derived per-session sets. Byte slices are copied. withSync
+// is false for snapshots of format version 2, written before semaphores,
+// barriers, latches and ephemeral keys existed.
+func decodeCoordState(b []byte, withSync bool) (coordState, error) {
 	b = slices.Clone(b)
 	c := newCoordState()
 	d := decoder{b: b}
@@ -268,6 +423,9 @@ func decodeCoordState(b []byte) (coordState, error) {
 			e.candidates = append(e.candidates, cd)
 		}
 		c.elections[name] = e
+	}
+	if withSync {
+		d.decodeSync(&c, ref)
 	}
 	if err := d.finish(); err != nil {
 		return newCoordState(), err

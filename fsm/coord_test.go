@@ -308,6 +308,18 @@ func FuzzCoordCommands(f *testing.F) {
 	f.Add(EncodeCommand(&Command{Type: CmdCoord, Coord: &CoordRequest{Op: OpSessionCreate, N: 5}}))
 	f.Add(EncodeCommand(&Command{Type: CmdCoord, Coord: &CoordRequest{Op: OpLockAcquire, Session: 1 << 16, Name: "L"}}))
 	f.Add(EncodeCommand(&Command{Type: CmdFencedTxn, Fence: &Fence{Lock: "L", Token: 1}, Txn: &Request{Success: []Op{putOp("a", "b")}}}))
+	for _, r := range []CoordRequest{
+		{Op: OpSemAcquire, Session: 1 << 16, RequestID: 1, Name: "S", N: 2, K: 1},
+		{Op: OpSemRelease, Session: 1 << 16, RequestID: 2, Name: "S"},
+		{Op: OpBarrierAwait, Session: 1 << 16, RequestID: 1, Name: "B", N: 1},
+		{Op: OpBarrierAwait, Session: 1 << 16, RequestID: 1, Name: "B", N: 2},
+		{Op: OpBarrierEnter, Session: 1 << 16, RequestID: 1, Name: "D", N: 2},
+		{Op: OpLatchCreate, Session: 1 << 16, RequestID: 1, Name: "L", N: 3},
+		{Op: OpSessionDestroy, Session: 1 << 16},
+	} {
+		f.Add(EncodeCommand(&Command{Type: CmdCoord, Coord: &r}))
+	}
+	f.Add(EncodeCommand(&Command{Type: CmdTxn, Txn: &Request{Success: []Op{{Type: OpPut, Key: []byte("e"), Session: 1 << 16}}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// A session exists at position 1<<16; garbage commands against it
 		// must never panic, and state must survive a snapshot round trip.

@@ -27,7 +27,8 @@
 //	command:  0x01 (version) | 0x01 (kind: command) | type | varint time | payload
 //	  CmdTxn:          uvarint #compares, compare... | uvarint #success, op... | uvarint #failure, op...
 //	    compare:       target | result | bytes key | bytes value | varint number
-//	    op:            type | flags (1 prefix, 2 prev_kv) | bytes key | bytes value | varint limit
+//	    op:            type | flags (1 prefix, 2 prev_kv, 4 session) | bytes key | bytes value | varint limit
+//	                   [| uvarint session, only with flag 4: an ephemeral put]
 //	  CmdPutMember:    bytes id | bytes raft address | bytes HTTP address
 //	  CmdRemoveMember: bytes id
 //	  CmdNoop:         (nothing)

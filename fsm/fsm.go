@@ -169,6 +169,10 @@ func (f *FSM) applyCommand(b []byte) ApplyResult {
 		if err := validateRequest(c.Txn, Limits{}, false); err != nil {
 			return ApplyResult{Err: err}
 		}
+		if id := st.coord.missingSession(c.Txn); id != 0 {
+			resp = ephemeralRefused(st, id)
+			break
+		}
 		resp = st.txn(c.Txn, &f.probe, &f.victims)
 	case CmdPutMember, CmdRemoveMember:
 		if c.Member.ID == "" {
@@ -184,6 +188,9 @@ func (f *FSM) applyCommand(b []byte) ApplyResult {
 			return ApplyResult{Err: fmt.Errorf("%w: coordination command at position %d of a batch (limit %d)", ErrInvalid, f.item, 1<<coordPosBits)}
 		}
 		cr := st.coord.apply(c.Coord, CoordIndex(st.applied, f.item), c.Time, &f.changed)
+		if len(st.coord.expiredKeys) > 0 {
+			st.deleteExpired(&f.probe)
+		}
 		resp = &Response{Succeeded: cr.Code == CoordOK || cr.Code == CoordQueued, Revision: st.revision, Coord: &cr}
 	case CmdFencedTxn:
 		if err := validateRequest(c.Txn, Limits{}, false); err != nil {
@@ -191,6 +198,8 @@ func (f *FSM) applyCommand(b []byte) ApplyResult {
 		}
 		if why := st.coord.checkFence(c.Fence); why != "" {
 			resp = &Response{Revision: st.revision, Coord: &CoordResult{Code: CoordFenced, Token: st.coord.fences[c.Fence.Lock], Index: CoordIndex(st.applied, f.item), Detail: why}}
+		} else if id := st.coord.missingSession(c.Txn); id != 0 {
+			resp = ephemeralRefused(st, id)
 		} else {
 			resp = st.txn(c.Txn, &f.probe, &f.victims)
 		}
@@ -204,6 +213,13 @@ func (f *FSM) applyCommand(b []byte) ApplyResult {
 	}
 	f.probe.Key = nil
 	return ApplyResult{Response: resp}
+}
+
+// ephemeralRefused is the response to a txn that attaches a key to a
+// session that does not exist: nothing was written.
+func ephemeralRefused(st *state, id uint64) *Response {
+	return &Response{Revision: st.revision, Coord: &CoordResult{Code: CoordSessionNotFound,
+		Detail: fmt.Sprintf("ephemeral put: session %d does not exist", id)}}
 }
 
 // finishLocked compacts history and publishes the counters.

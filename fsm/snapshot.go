@@ -23,8 +23,9 @@ import (
 //	keys, in key order:
 //	    key | tag: 0 inline (value, create, mod, version) | 1 same as the KV of the last event for this key
 //	members, in ID order: id | raft address | HTTP address
-//	version 2 only: bytes coordination state (sessions, locks, fences,
-//	    elections; see coordState.appendTo)
+//	version 2 and 3: bytes coordination state (sessions, locks, fences,
+//	    elections; version 3 also semaphores, barriers, latches and
+//	    ephemeral keys; see coordState.appendTo)
 //	trailer: CRC-32C (Castagnoli) of every byte before it, 4 bytes big-endian
 //
 // The back-references (tags 2 and 1) let a restored store share memory
@@ -34,8 +35,11 @@ var snapshotMagic = []byte("SNFSM")
 
 const (
 	// snapshotVersion is written; Restore also reads version 1 (written
-	// before coordination state existed: it restores with none).
-	snapshotVersion   byte = 2
+	// before coordination state existed: it restores with none) and 2
+	// (coordination state without semaphores, barriers, latches and
+	// ephemeral keys).
+	snapshotVersion   byte = 3
+	snapshotVersionV2 byte = 2
 	snapshotVersionV1 byte = 1
 
 	snapPrevNone   byte = 0
@@ -257,7 +261,7 @@ func readSnapshot(rd io.Reader) (state, error) {
 		return st, fmt.Errorf("%w: bad magic %q", ErrCorrupt, magic)
 	}
 	version := r.byte()
-	if r.err == nil && version != snapshotVersion && version != snapshotVersionV1 {
+	if r.err == nil && version != snapshotVersion && version != snapshotVersionV2 && version != snapshotVersionV1 {
 		return st, fmt.Errorf("%w: snapshot version %d", ErrUnsupportedVersion, version)
 	}
 	st.applied = r.uvarint()
@@ -383,7 +387,7 @@ func readSnapshot(rd io.Reader) (state, error) {
 		if r.err != nil {
 			return st, r.err
 		}
-		coord, err := decodeCoordState(blob)
+		coord, err := decodeCoordState(blob, version >= 3)
 		if err != nil {
 			return st, fmt.Errorf("coordination state: %w", err)
 		}

@@ -299,6 +299,7 @@ func (s *state) put(op *Op, rev int64, res *OpResult, probe *KeyValue) {
 		}
 	}
 	s.history.append(Event{Type: EventPut, KV: *kv, PrevKV: old})
+	s.coord.attach(kv.Key, op.Session)
 	if op.PrevKV && old != nil {
 		res.KVs = []KeyValue{*old}
 	}
@@ -324,6 +325,7 @@ func (s *state) delete(op *Op, rev int64, res *OpResult, probe *KeyValue, scratc
 	}
 	for i, old := range victims {
 		s.tree.Delete(old)
+		s.coord.attach(old.Key, 0)
 		s.history.append(Event{Type: EventDelete, KV: KeyValue{Key: old.Key, ModRevision: rev}, PrevKV: old})
 		if op.PrevKV {
 			res.KVs[i] = *old
@@ -348,4 +350,27 @@ func (s *state) sortedMembers() []Member {
 	}
 	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
 	return out
+}
+
+// deleteExpired deletes the ephemeral keys of the sessions ended by the
+// command being applied, as one revision (the command's), so watchers see
+// their DELETE events together.
+func (s *state) deleteExpired(probe *KeyValue) {
+	keys := s.coord.expiredKeys
+	s.coord.expiredKeys = nil
+	rev := s.revision + 1
+	wrote := false
+	for _, k := range keys {
+		probe.Key = []byte(k)
+		old, ok := s.tree.Get(probe)
+		if !ok {
+			continue
+		}
+		s.tree.Delete(old)
+		s.history.append(Event{Type: EventDelete, KV: KeyValue{Key: old.Key, ModRevision: rev}, PrevKV: old})
+		wrote = true
+	}
+	if wrote {
+		s.revision = rev
+	}
 }

@@ -114,6 +114,12 @@ type Op struct {
 	Prefix bool   // OpRange, OpDelete: every key that starts with Key (Key may be empty = all keys)
 	Limit  int64  // OpRange: at most this many keys; 0 = no limit
 	PrevKV bool   // OpPut, OpDelete: return the previous key-values in the result
+	// Session (OpPut only) makes the key ephemeral: it is attached to that
+	// session and deleted in the command that ends the session. A put
+	// without a session detaches the key (as a put without a lease in
+	// etcd). A txn naming a session that does not exist is refused as a
+	// whole (Response.Coord.Code CoordSessionNotFound) and writes nothing.
+	Session uint64
 }
 
 // Request is a single write: a transaction. A plain put is a Request with

@@ -10,6 +10,7 @@ import (
 	"github.com/statenode/statenode/client"
 	"github.com/statenode/statenode/node"
 	"github.com/statenode/statenode/node/nodetest"
+	"github.com/statenode/statenode/raftlog"
 )
 
 // benchClients runs b.N operations spread over `clients` goroutines.
@@ -41,17 +42,23 @@ func benchClients(b *testing.B, clients int, op func(ctx context.Context, i int6
 // BenchmarkPut measures puts through the node API of the leader of a
 // 3-node loopback cluster (8-byte keys, 256-byte values).
 func BenchmarkPut(b *testing.B) {
-	for _, clients := range []int{1, 16, 100, 1000} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			c := nodetest.MakeCluster(b, 3)
-			l := c.Leader(b)
-			val := make([]byte, 256)
-			benchClients(b, clients, func(ctx context.Context, i int64) error {
-				_, err := l.Put(ctx, []byte(fmt.Sprintf("%08d", i%10000)), val)
-				return err
+	for _, engine := range []string{raftlog.EngineBolt, raftlog.EngineWAL} {
+		for _, clients := range []int{1, 16, 100, 1000} {
+			b.Run(fmt.Sprintf("engine=%s/clients=%d", engine, clients), func(b *testing.B) {
+				benchPut(b, engine, clients)
 			})
-		})
+		}
 	}
+}
+
+func benchPut(b *testing.B, engine string, clients int) {
+	c := nodetest.MakeCluster(b, 3, nodetest.WithConfig(func(_ int, c *node.Config) { c.LogEngine = engine }))
+	l := c.Leader(b)
+	val := make([]byte, 256)
+	benchClients(b, clients, func(ctx context.Context, i int64) error {
+		_, err := l.Put(ctx, []byte(fmt.Sprintf("%08d", i%10000)), val)
+		return err
+	})
 }
 
 // BenchmarkGet measures linearizable and stale gets on the leader.

@@ -24,6 +24,12 @@ import (
 //	POST   /v1/election/{name...}    campaign (blocks)
 //	DELETE /v1/election/{name...}    resign        PUT /v1/election/{name...} proclaim
 //	GET    /v1/election/{name...}    leader; with ?observe an NDJSON stream of changes
+//	POST   /v1/semaphore/{name...}   acquire (blocks)
+//	DELETE /v1/semaphore/{name...}   release       GET /v1/semaphore/{name...} info
+//	POST   /v1/barrier/{name...}     await, enter, leave (block) or reset
+//	GET    /v1/barrier/{name...}     info
+//	PUT    /v1/latch/{name...}       create        POST /v1/latch/{name...}   count down
+//	DELETE /v1/latch/{name...}       delete        GET /v1/latch/{name...}    info; with ?wait blocks until zero
 func (n *Node) registerCoord(handle func(string, apiHandler)) {
 	handle("POST /v1/session", n.handleSessionCreate)
 	handle("GET /v1/session", n.handleSessionList)
@@ -38,6 +44,15 @@ func (n *Node) registerCoord(handle func(string, apiHandler)) {
 	handle("DELETE /v1/election/{name...}", n.handleResign)
 	handle("PUT /v1/election/{name...}", n.handleProclaim)
 	handle("GET /v1/election/{name...}", n.handleElection)
+	handle("POST /v1/semaphore/{name...}", n.handleSemaphoreAcquire)
+	handle("DELETE /v1/semaphore/{name...}", n.handleSemaphoreRelease)
+	handle("GET /v1/semaphore/{name...}", n.handleSemaphoreInfo)
+	handle("POST /v1/barrier/{name...}", n.handleBarrier)
+	handle("GET /v1/barrier/{name...}", n.handleBarrierInfo)
+	handle("PUT /v1/latch/{name...}", n.handleLatchCreate)
+	handle("POST /v1/latch/{name...}", n.handleLatchCountDown)
+	handle("DELETE /v1/latch/{name...}", n.handleLatchDelete)
+	handle("GET /v1/latch/{name...}", n.handleLatch)
 }
 
 // classifyCoord maps the coordination errors onto statuses and codes.
@@ -50,6 +65,15 @@ func classifyCoord(err error) (int, *api.Error, bool) {
 	case errors.Is(err, fsm.ErrSessionNotFound):
 		e.Code = api.CodeSessionNotFound
 		return http.StatusNotFound, e, true
+	case errors.Is(err, fsm.ErrNotFound):
+		e.Code = api.CodeObjectNotFound
+		return http.StatusNotFound, e, true
+	case errors.Is(err, fsm.ErrMismatch):
+		e.Code = api.CodeMismatch
+	case errors.Is(err, fsm.ErrBroken):
+		e.Code = api.CodeBroken
+	case errors.Is(err, fsm.ErrNoPermits):
+		e.Code = api.CodeNoPermits
 	case errors.Is(err, fsm.ErrNotOwner):
 		e.Code = api.CodeNotOwner
 	case errors.Is(err, fsm.ErrLocked):
@@ -306,4 +330,78 @@ func (n *Node) handleElection(w http.ResponseWriter, r *http.Request) int {
 	for range ch { // drain: the stream ends with r.Context()
 	}
 	return http.StatusOK
+}
+
+func (n *Node) handleSemaphoreAcquire(w http.ResponseWriter, r *http.Request) int {
+	return namedWithBody(n, w, r, "semaphore", func(ctx context.Context, name string, req api.SemaphoreRequest) (any, error) {
+		return n.AcquireSemaphore(ctx, name, req)
+	})
+}
+
+func (n *Node) handleSemaphoreRelease(w http.ResponseWriter, r *http.Request) int {
+	return namedWithBody(n, w, r, "semaphore", func(ctx context.Context, name string, req api.SemaphoreReleaseRequest) (any, error) {
+		return nil, n.ReleaseSemaphore(ctx, name, req)
+	})
+}
+
+func (n *Node) handleSemaphoreInfo(w http.ResponseWriter, r *http.Request) int {
+	return n.coordRoute(w, r, func(ctx context.Context) (any, error) {
+		name, err := pathName(r, "semaphore")
+		if err != nil {
+			return nil, err
+		}
+		return n.SemaphoreInfo(ctx, name)
+	})
+}
+
+func (n *Node) handleBarrier(w http.ResponseWriter, r *http.Request) int {
+	return namedWithBody(n, w, r, "barrier", func(ctx context.Context, name string, req api.BarrierRequest) (any, error) {
+		return n.Barrier(ctx, name, req)
+	})
+}
+
+func (n *Node) handleBarrierInfo(w http.ResponseWriter, r *http.Request) int {
+	return n.coordRoute(w, r, func(ctx context.Context) (any, error) {
+		name, err := pathName(r, "barrier")
+		if err != nil {
+			return nil, err
+		}
+		return n.BarrierInfo(ctx, name)
+	})
+}
+
+func (n *Node) handleLatchCreate(w http.ResponseWriter, r *http.Request) int {
+	return namedWithBody(n, w, r, "latch", func(ctx context.Context, name string, req api.LatchRequest) (any, error) {
+		return n.CreateLatch(ctx, name, req)
+	})
+}
+
+func (n *Node) handleLatchCountDown(w http.ResponseWriter, r *http.Request) int {
+	return namedWithBody(n, w, r, "latch", func(ctx context.Context, name string, req api.LatchRequest) (any, error) {
+		return n.CountDownLatch(ctx, name, req)
+	})
+}
+
+func (n *Node) handleLatchDelete(w http.ResponseWriter, r *http.Request) int {
+	return namedWithBody(n, w, r, "latch", func(ctx context.Context, name string, req api.LatchRequest) (any, error) {
+		return nil, n.DeleteLatch(ctx, name, req)
+	})
+}
+
+// handleLatch serves the latch's state, or with ?wait blocks until it is
+// zero (408 wait_timeout when the request's time runs out).
+func (n *Node) handleLatch(w http.ResponseWriter, r *http.Request) int {
+	return n.coordRoute(w, r, func(ctx context.Context) (any, error) {
+		name, err := pathName(r, "latch")
+		if err != nil {
+			return nil, err
+		}
+		switch r.URL.RawQuery {
+		case "":
+			return n.LatchInfo(ctx, name)
+		case "wait":
+			return n.AwaitLatch(ctx, name)
+		}
+		return nil, badRequest("unknown query %q (only ?wait)", r.URL.RawQuery)
+	})
 }

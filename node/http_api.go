@@ -366,6 +366,7 @@ const (
 	qIfValue
 	qKey
 	qStartRevision
+	qSession
 )
 
 var queryNames = [...]struct {
@@ -376,7 +377,7 @@ var queryNames = [...]struct {
 	{"count_only", qCountOnly}, {"stale", qStale}, {"consistency", qConsistency},
 	{"limit", qLimit}, {"revision", qRevision}, {"if_mod_revision", qIfModRevision},
 	{"if_version", qIfVersion}, {"if_value", qIfValue}, {"key", qKey},
-	{"start_revision", qStartRevision},
+	{"start_revision", qStartRevision}, {"session", qSession},
 }
 
 // kvQuery is a parsed query string.
@@ -389,6 +390,7 @@ type kvQuery struct {
 	ifModRev    int64
 	ifVersion   int64
 	startRev    int64
+	session     uint64 // PUT: attach the key to this session (ephemeral)
 	ifValue     string
 	key         string
 }
@@ -465,6 +467,12 @@ func parseQuery(raw string, allowed uint32) (kvQuery, error) {
 			case qStartRevision:
 				q.startRev = v
 			}
+		case qSession:
+			v, err := strconv.ParseUint(val, 10, 64)
+			if err != nil || v == 0 {
+				return q, badRequest("query parameter %q: %q is not a session ID", name, val)
+			}
+			q.session = v
 		case qIfValue:
 			q.ifValue = val
 		case qKey:
@@ -755,14 +763,16 @@ func casFailed(w http.ResponseWriter, resp *fsm.Response) int {
 
 // --- key-value routes ------------------------------------------------------------
 
-// handlePut serves PUT /v1/kv/{key...}.
+// handlePut serves PUT /v1/kv/{key...}. With ?session=ID the key is
+// ephemeral: deleted when that session ends (404 session_not_found, and
+// nothing written, if it does not exist).
 func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) int {
 	ctx, cancel, err := requestContext(r)
 	if err != nil {
 		return n.writeError(w, err)
 	}
 	defer cancel()
-	q, err := parseQuery(r.URL.RawQuery, qRaw|qPrevKV|qIfModRevision|qIfVersion|qIfValue|qKey)
+	q, err := parseQuery(r.URL.RawQuery, qRaw|qPrevKV|qIfModRevision|qIfVersion|qIfValue|qKey|qSession)
 	if err != nil {
 		return n.writeError(w, err)
 	}
@@ -781,7 +791,7 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) int {
 	if err != nil {
 		return n.writeError(w, err)
 	}
-	req := &fsm.Request{Success: []fsm.Op{{Type: fsm.OpPut, Key: key, Value: value, PrevKV: q.flag(qPrevKV)}}}
+	req := &fsm.Request{Success: []fsm.Op{{Type: fsm.OpPut, Key: key, Value: value, PrevKV: q.flag(qPrevKV), Session: q.session}}}
 	if req.Compare = conditions(key, &q); req.Compare != nil {
 		req.Failure = []fsm.Op{{Type: fsm.OpRange, Key: key}}
 	}

@@ -9,7 +9,9 @@ import (
 
 // Txn validates req and commits it through Raft as one revision
 // (forwarded to the leader if this node is not it). A response with
-// Succeeded=false means the compares failed and the Failure ops ran.
+// Succeeded=false means the compares failed and the Failure ops ran. A
+// put attached to a session that does not exist (fsm.Op.Session) fails
+// the whole txn with fsm.ErrSessionNotFound; nothing is written.
 func (n *Node) Txn(ctx context.Context, req *fsm.Request) (*fsm.Response, error) {
 	if req == nil {
 		return nil, fmt.Errorf("%w: empty request", fsm.ErrInvalid)
@@ -23,6 +25,12 @@ func (n *Node) Txn(ctx context.Context, req *fsm.Request) (*fsm.Response, error)
 	start := nowFunc()
 	resp, err := n.apply(ctx, &fsm.Command{Type: fsm.CmdTxn, Txn: req})
 	n.metrics.observeWrite(start, err)
+	if err == nil && resp.Coord != nil {
+		// Refused as a whole (an ephemeral put naming a missing session).
+		if cerr := resp.Coord.Err(); cerr != nil {
+			return nil, cerr
+		}
+	}
 	return resp, err
 }
 
