@@ -105,3 +105,24 @@ func BenchmarkClientPut3(b *testing.B) {
 		return err
 	})
 }
+
+// BenchmarkClientPut1 is one client, one request at a time, through the
+// HTTP API to the leader: the latency a single writer sees, to compare
+// with BenchmarkPut's in-process clients=1.
+func BenchmarkClientPut1(b *testing.B) {
+	for _, engine := range []string{raftlog.EngineBolt, raftlog.EngineWAL} {
+		b.Run("engine="+engine, func(b *testing.B) {
+			c := nodetest.MakeCluster(b, 3, nodetest.WithConfig(func(_ int, c *node.Config) { c.LogEngine = engine }))
+			cl, err := client.New(client.Config{Endpoints: []string{c.Leader(b).HTTPAddr()}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cl.Close()
+			val := make([]byte, 256)
+			benchClients(b, 1, func(ctx context.Context, i int64) error {
+				_, err := cl.Put(ctx, fmt.Sprintf("%08d", i%10000), val)
+				return err
+			})
+		})
+	}
+}

@@ -152,20 +152,13 @@ func (n *Node) runProposer() {
 		}
 		start := time.Now()
 		f := n.raft.Apply(data, n.cfg.ApplyTimeout)
-		n.goFunc(func() {
-			// Raft resolves every future, but an entry still queued when
-			// Raft shuts down may wait long for it: stop waiting at
-			// Shutdown (the outcome is then unknown).
-			resolved := make(chan error, 1)
-			go func() { resolved <- f.Error() }()
-			var err error
-			select {
-			case err = <-resolved:
-			case <-n.ctx.Done():
-				<-sem
-				fail(batch, fmt.Errorf("%w: node stopped while committing; the write may or may not have applied", ErrStopped))
-				return
-			}
+		// One goroutine per entry waits for its outcome. It is not tracked
+		// by n.wg: raft leaves a future unresolved when it shuts down with
+		// the entry still queued, and Shutdown must not wait for that.
+		// applyLocal stops waiting at Shutdown on its own (ErrStopped: the
+		// outcome is unknown), and this goroutine touches no store.
+		go func() {
+			err := f.Error()
 			<-sem
 			n.metrics.observeCommit(time.Since(start), len(batch))
 			if err != nil {
@@ -173,7 +166,7 @@ func (n *Node) runProposer() {
 				return
 			}
 			deliver(batch, f.Response())
-		})
+		}()
 	}
 }
 
