@@ -309,6 +309,24 @@ func (c *coordState) unregister(name string, b *barrier) {
 	b.leaving = false
 }
 
+// arrive registers s as the next party of barrier b. When it completes
+// the party (tripped), every waiting party is released with its arrival
+// index and the generation, which is this command's coordination index;
+// the caller then resets or flips the barrier.
+func (c *coordState) arrive(b *barrier, s *session, r *CoordRequest, idx uint64, changed *[]string) (arrival int64, tripped bool) {
+	arrival = int64(len(b.parties))
+	b.parties = append(b.parties, party{session: s.id, requestID: r.RequestID, index: idx})
+	s.barriers[r.Name] = struct{}{}
+	*changed = append(*changed, barrierKey(r.Name))
+	if arrival+1 < b.n {
+		return arrival, false
+	}
+	c.releaseParties(r.Name, b, s.id, func(i int) CoordResult {
+		return CoordResult{Session: b.parties[i].session, Token: idx, Count: int64(i), Index: idx}
+	})
+	return arrival, true
+}
+
 func (c *coordState) barrierAwait(s *session, r *CoordRequest, idx uint64, changed *[]string) CoordResult {
 	b, refused := c.openBarrier(r.Name, false, r.N)
 	if refused != nil {
@@ -317,18 +335,10 @@ func (c *coordState) barrierAwait(s *session, r *CoordRequest, idx uint64, chang
 	if _, ok := s.barriers[r.Name]; ok {
 		return CoordResult{Code: CoordInvalid, Detail: fmt.Sprintf("session %d is already waiting at barrier %q", s.id, r.Name)}
 	}
-	arrival := int64(len(b.parties))
-	b.parties = append(b.parties, party{session: s.id, requestID: r.RequestID, index: idx})
-	s.barriers[r.Name] = struct{}{}
-	*changed = append(*changed, barrierKey(r.Name))
-	if arrival+1 < b.n {
+	arrival, tripped := c.arrive(b, s, r, idx, changed)
+	if !tripped {
 		return CoordResult{Code: CoordQueued, Count: arrival}
 	}
-	// The generation trips: every party learns its arrival index and the
-	// generation, which is this command's coordination index.
-	c.releaseParties(r.Name, b, s.id, func(i int) CoordResult {
-		return CoordResult{Session: b.parties[i].session, Token: idx, Count: int64(i), Index: idx}
-	})
 	c.unregister(r.Name, b)
 	c.gcBarrier(r.Name, b)
 	return CoordResult{Session: s.id, Token: idx, Count: arrival}
@@ -345,16 +355,10 @@ func (c *coordState) barrierEnter(s *session, r *CoordRequest, idx uint64, chang
 	if _, ok := s.barriers[r.Name]; ok {
 		return CoordResult{Code: CoordInvalid, Detail: fmt.Sprintf("session %d has already entered double barrier %q", s.id, r.Name)}
 	}
-	arrival := int64(len(b.parties))
-	b.parties = append(b.parties, party{session: s.id, requestID: r.RequestID, index: idx})
-	s.barriers[r.Name] = struct{}{}
-	*changed = append(*changed, barrierKey(r.Name))
-	if arrival+1 < b.n {
+	arrival, tripped := c.arrive(b, s, r, idx, changed)
+	if !tripped {
 		return CoordResult{Code: CoordQueued, Count: arrival}
 	}
-	c.releaseParties(r.Name, b, s.id, func(i int) CoordResult {
-		return CoordResult{Session: b.parties[i].session, Token: idx, Count: int64(i), Index: idx}
-	})
 	b.leaving = true
 	return CoordResult{Session: s.id, Token: idx, Count: arrival}
 }

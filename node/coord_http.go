@@ -238,6 +238,19 @@ func (n *Node) handleSessionWait(w http.ResponseWriter, r *http.Request) int {
 	})
 }
 
+// named serves a coordination route on .../{kind}/{name} without a body
+// (the GET of an object's state).
+func (n *Node) named(w http.ResponseWriter, r *http.Request, kind string,
+	call func(ctx context.Context, name string) (any, error)) int {
+	return n.coordRoute(w, r, func(ctx context.Context) (any, error) {
+		name, err := pathName(r, kind)
+		if err != nil {
+			return nil, err
+		}
+		return call(ctx, name)
+	})
+}
+
 // namedWithBody serves a coordination route on .../{kind}/{name} whose
 // JSON body decodes into Req, and hands both to call.
 func namedWithBody[Req any](n *Node, w http.ResponseWriter, r *http.Request, kind string,
@@ -268,13 +281,7 @@ func (n *Node) handleUnlock(w http.ResponseWriter, r *http.Request) int {
 }
 
 func (n *Node) handleLockInfo(w http.ResponseWriter, r *http.Request) int {
-	return n.coordRoute(w, r, func(ctx context.Context) (any, error) {
-		name, err := pathName(r, "lock")
-		if err != nil {
-			return nil, err
-		}
-		return n.LockInfo(ctx, name)
-	})
+	return n.named(w, r, "lock", func(ctx context.Context, name string) (any, error) { return n.LockInfo(ctx, name) })
 }
 
 func (n *Node) handleCampaign(w http.ResponseWriter, r *http.Request) int {
@@ -345,13 +352,7 @@ func (n *Node) handleSemaphoreRelease(w http.ResponseWriter, r *http.Request) in
 }
 
 func (n *Node) handleSemaphoreInfo(w http.ResponseWriter, r *http.Request) int {
-	return n.coordRoute(w, r, func(ctx context.Context) (any, error) {
-		name, err := pathName(r, "semaphore")
-		if err != nil {
-			return nil, err
-		}
-		return n.SemaphoreInfo(ctx, name)
-	})
+	return n.named(w, r, "semaphore", func(ctx context.Context, name string) (any, error) { return n.SemaphoreInfo(ctx, name) })
 }
 
 func (n *Node) handleBarrier(w http.ResponseWriter, r *http.Request) int {
@@ -361,13 +362,7 @@ func (n *Node) handleBarrier(w http.ResponseWriter, r *http.Request) int {
 }
 
 func (n *Node) handleBarrierInfo(w http.ResponseWriter, r *http.Request) int {
-	return n.coordRoute(w, r, func(ctx context.Context) (any, error) {
-		name, err := pathName(r, "barrier")
-		if err != nil {
-			return nil, err
-		}
-		return n.BarrierInfo(ctx, name)
-	})
+	return n.named(w, r, "barrier", func(ctx context.Context, name string) (any, error) { return n.BarrierInfo(ctx, name) })
 }
 
 func (n *Node) handleLatchCreate(w http.ResponseWriter, r *http.Request) int {
@@ -391,11 +386,7 @@ func (n *Node) handleLatchDelete(w http.ResponseWriter, r *http.Request) int {
 // handleLatch serves the latch's state, or with ?wait blocks until it is
 // zero (408 wait_timeout when the request's time runs out).
 func (n *Node) handleLatch(w http.ResponseWriter, r *http.Request) int {
-	return n.coordRoute(w, r, func(ctx context.Context) (any, error) {
-		name, err := pathName(r, "latch")
-		if err != nil {
-			return nil, err
-		}
+	return n.named(w, r, "latch", func(ctx context.Context, name string) (any, error) {
 		switch r.URL.RawQuery {
 		case "":
 			return n.LatchInfo(ctx, name)
