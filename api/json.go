@@ -297,14 +297,31 @@ func unmarshalStrict(data []byte, v any) error {
 	return d.Decode(v)
 }
 
+// keyValueWire is the key and value members shared by several wire
+// types: each as a UTF-8 string or as base64, never both.
+type keyValueWire struct {
+	Key         *string `json:"key"`
+	KeyBase64   []byte  `json:"key_base64"`
+	Value       *string `json:"value"`
+	ValueBase64 []byte  `json:"value_base64"`
+}
+
+// pick returns the key and the value, whichever form each came in.
+func (w *keyValueWire) pick() (key, value []byte, err error) {
+	if key, err = pickBytes("key", w.Key, w.KeyBase64); err != nil {
+		return nil, nil, err
+	}
+	if value, err = pickBytes("value", w.Value, w.ValueBase64); err != nil {
+		return nil, nil, err
+	}
+	return key, value, nil
+}
+
 type kvWire struct {
-	Key            *string `json:"key"`
-	KeyBase64      []byte  `json:"key_base64"`
-	Value          *string `json:"value"`
-	ValueBase64    []byte  `json:"value_base64"`
-	CreateRevision int64   `json:"create_revision"`
-	ModRevision    int64   `json:"mod_revision"`
-	Version        int64   `json:"version"`
+	keyValueWire
+	CreateRevision int64 `json:"create_revision"`
+	ModRevision    int64 `json:"mod_revision"`
+	Version        int64 `json:"version"`
 }
 
 // UnmarshalJSON implements json.Unmarshaler. Unknown members are ignored
@@ -314,11 +331,7 @@ func (kv *KeyValue) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	key, err := pickBytes("key", w.Key, w.KeyBase64)
-	if err != nil {
-		return err
-	}
-	value, err := pickBytes("value", w.Value, w.ValueBase64)
+	key, value, err := w.pick()
 	if err != nil {
 		return err
 	}
@@ -356,13 +369,10 @@ func (r PutRequest) MarshalJSON() ([]byte, error) {
 }
 
 type compareWire struct {
-	Key         *string `json:"key"`
-	KeyBase64   []byte  `json:"key_base64"`
-	Target      string  `json:"target"`
-	Result      string  `json:"result"`
-	Value       *string `json:"value"`
-	ValueBase64 []byte  `json:"value_base64"`
-	Number      int64   `json:"number"`
+	keyValueWire
+	Target string `json:"target"`
+	Result string `json:"result"`
+	Number int64  `json:"number"`
 }
 
 // UnmarshalJSON implements json.Unmarshaler; unknown members are an error.
@@ -371,11 +381,7 @@ func (c *Compare) UnmarshalJSON(data []byte) error {
 	if err := unmarshalStrict(data, &w); err != nil {
 		return err
 	}
-	key, err := pickBytes("key", w.Key, w.KeyBase64)
-	if err != nil {
-		return err
-	}
-	value, err := pickBytes("value", w.Value, w.ValueBase64)
+	key, value, err := w.pick()
 	if err != nil {
 		return err
 	}
@@ -403,14 +409,11 @@ func (c Compare) MarshalJSON() ([]byte, error) {
 }
 
 type opWire struct {
-	Type        string  `json:"type"`
-	Key         *string `json:"key"`
-	KeyBase64   []byte  `json:"key_base64"`
-	Value       *string `json:"value"`
-	ValueBase64 []byte  `json:"value_base64"`
-	Prefix      bool    `json:"prefix"`
-	Limit       int64   `json:"limit"`
-	PrevKV      bool    `json:"prev_kv"`
+	keyValueWire
+	Type   string `json:"type"`
+	Prefix bool   `json:"prefix"`
+	Limit  int64  `json:"limit"`
+	PrevKV bool   `json:"prev_kv"`
 }
 
 // UnmarshalJSON implements json.Unmarshaler; unknown members are an error.
@@ -419,11 +422,7 @@ func (op *Op) UnmarshalJSON(data []byte) error {
 	if err := unmarshalStrict(data, &w); err != nil {
 		return err
 	}
-	key, err := pickBytes("key", w.Key, w.KeyBase64)
-	if err != nil {
-		return err
-	}
-	value, err := pickBytes("value", w.Value, w.ValueBase64)
+	key, value, err := w.pick()
 	if err != nil {
 		return err
 	}
