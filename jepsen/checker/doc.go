@@ -13,7 +13,12 @@
 // FencedMutex, FencedRegister and LockCounter check the lock and counter
 // workloads in the order of the log that fencing tokens give; Election the
 // election workload; CRDT the convergence and bounds of gossiped counters
-// and OR-sets.
+// and OR-sets. Semaphore checks that no more permits are held than exist
+// (certain holding spans, and a witness key per holder that the cluster
+// deletes with its session); Latch that a latch opens after exactly its
+// count of distinct count-downs, retries applying once; Barrier that a
+// generation releases only when its parties arrived, that a broken barrier
+// names a session that really ended, and that no waiter hangs.
 //
 //	ops, _ := history.ReadDir(runDir)
 //	r := checker.Linearizable(ops, windows, time.Minute, filepath.Join(runDir, "history.html"))

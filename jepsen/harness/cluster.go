@@ -51,6 +51,9 @@ type ClusterConfig struct {
 	// FaultClock: Binary was built with the "faultclock" tag; every member
 	// reads its clock offset from its ClockFile (SetClockOffset).
 	FaultClock bool
+	// LogEngine is passed to every member as --log-engine ("bolt" or
+	// "wal"); empty leaves the binary's default.
+	LogEngine string
 	// Timeouts are the Raft timeouts passed to every member: heartbeat,
 	// election and leader lease. Short, so that a run sees many elections.
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
@@ -229,6 +232,9 @@ func (c *Cluster) args(i int, join bool) []string {
 		"--election-timeout", c.cfg.ElectionTimeout.String(),
 		"--leader-lease-timeout", c.cfg.LeaderLeaseTimeout.String(),
 		"--shutdown-timeout", "5s",
+	}
+	if c.cfg.LogEngine != "" {
+		a = append(a, "--log-engine", c.cfg.LogEngine)
 	}
 	var initial, praft, phttp, joins []string
 	for j, nj := range c.Nodes {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,15 +43,24 @@ func classifyCoord(err error) (typ, msg string) {
 	switch {
 	case err == nil:
 		return history.TypeOK, ""
+	case strings.Contains(err.Error(), withdrawFailed):
+		// A wait_timeout whose withdrawal was not applied: the waiter may
+		// still be queued, or granted.
+		return history.TypeInfo, err.Error()
 	case errors.Is(err, client.ErrNotOwner), errors.Is(err, client.ErrSessionNotFound),
 		errors.Is(err, client.ErrWaitTimeout), errors.Is(err, client.ErrLocked),
 		errors.Is(err, client.ErrDeadlock), errors.Is(err, client.ErrReentrancyLimit),
-		errors.Is(err, client.ErrFenced):
+		errors.Is(err, client.ErrFenced), errors.Is(err, client.ErrMismatch), errors.Is(err, client.ErrBroken),
+		errors.Is(err, client.ErrNoPermits), errors.Is(err, client.ErrObjectNotFound):
 		return history.TypeFail, err.Error()
 	default:
 		return history.TypeInfo, err.Error()
 	}
 }
+
+// withdrawFailed is how the server's wait_timeout says that withdrawing
+// the wait failed (node.withdraw).
+const withdrawFailed = "withdrawing the wait failed"
 
 // classifyFenced classifies a fenced write (not retried once sent): a
 // refused fence is a failure, the rest as for plain writes.
@@ -70,6 +80,21 @@ type coordClient struct {
 	rec *history.Recorder
 	s   *coordination.Session
 	wg  *sync.WaitGroup // sessions being closed in the background
+
+	req     uint64          // the last request ID this client chose itself
+	latches map[string]bool // latch workload: latches this client created
+	epoch   int             // barrier workload: the barrier in use (a broken one is never reset)
+}
+
+// nextReq returns a request ID for a call the workload makes on the
+// client directly. They lie far above the IDs the session's own
+// primitives draw (from 1), so that the two never meet.
+func (cc *coordClient) nextReq() uint64 {
+	if cc.req == 0 {
+		cc.req = 1 << 40
+	}
+	cc.req++
+	return cc.req
 }
 
 // session returns the client's live session, creating one if needed (nil

@@ -11,8 +11,13 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/statenode/statenode/api"
+	"github.com/statenode/statenode/client"
+	"github.com/statenode/statenode/jepsen/checker"
 	"github.com/statenode/statenode/jepsen/history"
 )
+
+var checkerCulprit = checker.BarrierCulprit
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
@@ -54,8 +59,22 @@ func TestScenariosAreWellFormed(t *testing.T) {
 	if _, ok := Workloads()["register-stale"]; ok {
 		t.Errorf("the self-test workload is in the matrix")
 	}
-	if _, err := LookupWorkload("semaphore"); !errors.Is(err, ErrSkipped) {
-		t.Errorf("LookupWorkload(semaphore) = %v, want ErrSkipped until the semaphore client lands", err)
+	for _, w := range []string{"semaphore", "latch", "barrier"} {
+		if _, ok := Workloads()[w]; !ok {
+			t.Errorf("workload %s is not registered", w)
+		}
+		n := 0
+		for _, s := range Full() {
+			if s.Workload == w {
+				n++
+			}
+		}
+		if n < 2 {
+			t.Errorf("workload %s has %d scenarios in the full matrix, want its own faults and a mixed one", w, n)
+		}
+	}
+	if _, err := LookupWorkload("semaphore:pause-leader"); !errors.Is(err, ErrUnknownScenario) {
+		t.Errorf("LookupWorkload(semaphore:pause-leader) = %v, want ErrUnknownScenario (a scenario, not a workload)", err)
 	}
 	for _, s := range append(Quick(), Full()...) {
 		allowed := WorkloadFaults(s.Workload)
@@ -128,7 +147,47 @@ func TestRecheck(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "history.html")); err != nil {
 		t.Fatalf("no visualization: %v", err)
 	}
+	// A barrier run re-checked: a generation released before its parties
+	// arrived fails.
+	early := []history.Op{
+		{Client: 0, F: history.FBarrier, Key: "b", Session: 1, Size: 3, Token: 10, Type: history.TypeOK, Call: 1, Return: 5},
+		{Client: 1, F: history.FBarrier, Key: "b", Session: 2, Size: 3, Token: 10, Arrival: 1, Type: history.TypeOK, Call: 2, Return: 5},
+		{Client: 2, F: history.FBarrier, Key: "b", Session: 3, Size: 3, Token: 10, Arrival: 2, Type: history.TypeOK, Call: 6, Return: 7},
+	}
+	if res, err = Recheck(writeRun(t, "barrier", early)); err != nil || res.Valid {
+		t.Fatalf("early barrier release passed the re-check: %v, %+v", err, res)
+	}
+	early[2].Call = 3
+	if res, err = Recheck(writeRun(t, "barrier", early)); err != nil || !res.Valid {
+		t.Fatalf("good barrier run: %v, %+v", err, res)
+	}
 	if _, err := Recheck(t.TempDir()); err == nil {
 		t.Fatal("Recheck of an empty folder succeeded")
+	}
+}
+
+func TestClassifyCoord(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{nil, history.TypeOK},
+		{&client.Error{Status: 409, Code: api.CodeBroken, Message: `barrier "b" broken: session 7 ended while registered`}, history.TypeFail},
+		{&client.Error{Status: 409, Code: api.CodeNoPermits, Message: "not enough permits"}, history.TypeFail},
+		{&client.Error{Status: 408, Code: api.CodeWaitTimeout, Message: "wait timed out"}, history.TypeFail},
+		// the server gave up but could not withdraw the wait: it may still be granted
+		{&client.Error{Status: 408, Code: api.CodeWaitTimeout, Message: "wait timed out: context deadline exceeded (withdrawing the wait failed: no leader)"}, history.TypeInfo},
+		{errors.New("connection reset"), history.TypeInfo},
+	}
+	for _, c := range cases {
+		if got, _ := classifyCoord(c.err); got != c.want {
+			t.Errorf("classifyCoord(%v) = %s, want %s", c.err, got, c.want)
+		}
+	}
+	if got, _ := classifyLatch(&client.Error{Status: 404, Code: api.CodeSessionNotFound, Message: "session 3"}); got != history.TypeInfo {
+		t.Errorf("a count-down whose session is gone = %s, want info (a retry of an applied one)", got)
+	}
+	if got := checkerCulprit(`client: server answered 409 barrier_broken: fsm: barrier is broken: barrier "barrier/0/1" broken: session 5242880 ended while registered`); got != 5242880 {
+		t.Errorf("culprit = %d", got)
 	}
 }

@@ -54,7 +54,10 @@ type Options struct {
 	// KeepData keeps the members' data directories of a passing run (a
 	// failing run always keeps them).
 	KeepData bool
-	Log      io.Writer `json:"-"` // progress lines
+	// LogEngine is passed to every member as --log-engine: "bolt" or
+	// "wal" (empty: the binary's default, bolt).
+	LogEngine string
+	Log       io.Writer `json:"-"` // progress lines
 }
 
 // Env is what workloads and faults see of a run.
@@ -226,7 +229,7 @@ func run(ctx context.Context, sc Scenario, opts Options, dir string) (checks []C
 			return nil, fmt.Errorf("%w: fault %q", ErrUnknownScenario, f)
 		}
 	}
-	ccfg := ClusterConfig{Binary: opts.Binary, Nodes: opts.Nodes, Dir: dir, Seed: opts.Seed}
+	ccfg := ClusterConfig{Binary: opts.Binary, Nodes: opts.Nodes, Dir: dir, Seed: opts.Seed, LogEngine: opts.LogEngine}
 	if slices.Contains(sc.Faults, "clock") {
 		if opts.FaultClockBinary == "" {
 			return nil, fmt.Errorf("%w: give --faultclock-bin", ErrNoFaultClock)
@@ -278,8 +281,8 @@ func run(ctx context.Context, sc Scenario, opts Options, dir string) (checks []C
 		return nil, err
 	}
 	defer nm.close()
-	nm.Info("run", fmt.Sprintf("%s: workload %s, faults %s, %d nodes, %s, rate %.0f/s, seed %d",
-		sc.Name, sc.Workload, strings.Join(sc.Faults, ","), opts.Nodes, opts.Time, opts.Rate, opts.Seed))
+	nm.Info("run", fmt.Sprintf("%s: workload %s, faults %s, %d nodes, %s, rate %.0f/s, seed %d, log engine %s",
+		sc.Name, sc.Workload, strings.Join(sc.Faults, ","), opts.Nodes, opts.Time, opts.Rate, opts.Seed, logEngineName(opts.LogEngine)))
 
 	runCtx, stop := context.WithTimeout(ctx, opts.Time)
 	defer stop()
@@ -337,6 +340,17 @@ func run(ctx context.Context, sc Scenario, opts Options, dir string) (checks []C
 	checks = append(checks, cv)
 	return checks, werr
 }
+
+func logEngineName(e string) string {
+	if e == "" {
+		return "bolt (default)"
+	}
+	return e
+}
+
+// LogEngines are the values of Options.LogEngine (statenode's
+// --log-engine).
+var LogEngines = []string{"bolt", "wal"}
 
 // startCluster starts a fresh cluster and waits for a first write.
 func startCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {

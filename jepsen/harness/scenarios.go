@@ -31,6 +31,11 @@ var (
 		"lock":     {"partition-leader", "pause-leader", "clock"},
 		"counter":  {"pause-leader", "clock"},
 		"election": {"partition-leader", "kill-leader"},
+		// Sessions end under pauses and partitions (permits return by
+		// expiry; barriers break); latches are durable, so kills.
+		"semaphore": {"pause-leader", "clock"},
+		"latch":     {"kill-leader", "partition-halves"},
+		"barrier":   {"pause-one", "partition-one"},
 	}
 	coordMixed = []string{"partition-leader", "partition-halves", "partition-oneway", "kill-leader", "kill-one",
 		"pause-leader", "pause-one", "member", "clock"}
@@ -52,7 +57,7 @@ const coordTime = 45 * time.Second
 // for CRDTs.
 func WorkloadFaults(workload string) []string {
 	switch workload {
-	case "lock", "counter", "election":
+	case "lock", "counter", "election", "semaphore", "latch", "barrier":
 		return FaultNames()
 	case "crdt":
 		return crdtMixed
@@ -74,7 +79,7 @@ func Full() []Scenario {
 		var single, mixed []string
 		var t time.Duration
 		switch w {
-		case "lock", "counter", "election":
+		case "lock", "counter", "election", "semaphore", "latch", "barrier":
 			single, mixed, t = coordFaults[w], coordMixed, coordTime
 		case "crdt":
 			single, mixed, t = crdtFaults, crdtMixed, coordTime

@@ -57,6 +57,19 @@ const (
 	FSetRemove   = "orset-remove"
 	FCounterRead = "counter-read" // final: Node's value of counter Key → N
 	FSetRead     = "orset-read"   // final: Node's elements of OR-set Key → Values
+
+	// Semaphores, latches and barriers. Key names the object, Session the
+	// client's session, Size its size (permits, initial count, parties).
+	FSemAcquire  = "sem-acquire"  // Key, Session, Size, N permits wanted, Value "try" for a try → Token, Count granted
+	FSemRelease  = "sem-release"  // Key, Session, N permits returned
+	FSemWitness  = "sem-witness"  // a holder's linearizable read of the witness keys → Values ("session:permits"), N their sum
+	FLatchCreate = "latch-create" // Key, Session, Size → Count
+	FCountDown   = "count-down"   // Key, Session, ReqID → Count after it
+	FLatchAwait  = "latch-await"  // Key → Count (0 when it returned ok)
+	FLatchRead   = "latch-read"   // final: Key → Count
+	FBarrier     = "barrier"      // cyclic barrier await: Key, Session, Size → Token (generation), Arrival; Culprit when broken
+	FSessionEnd  = "session-end"  // the client ended Session on purpose: Value "destroy" or "orphan"
+	FSessions    = "sessions"     // final: the IDs of the sessions alive at the end of the workload → Values
 )
 
 // Op is one completed operation of one client, one line of a history file.
@@ -77,7 +90,12 @@ type Op struct {
 	Session   uint64   `json:"session,omitempty"` // coordination: the session (observe: the leader's)
 	Lock      string   `json:"lock,omitempty"`    // fenced-put: the lock of the fence
 	Token     uint64   `json:"token,omitempty"`   // fencing token, or election term
-	N         int64    `json:"n,omitempty"`       // counter delta or value read
+	N         int64    `json:"n,omitempty"`       // counter delta or value read; permits wanted or read
+	Size      int64    `json:"size,omitempty"`    // semaphore permits, latch initial count, barrier parties
+	Count     int64    `json:"count,omitempty"`   // permits granted; a latch's count answered
+	ReqID     uint64   `json:"req_id,omitempty"`  // the request ID, where the workload chose it (latch count-down)
+	Arrival   int64    `json:"arrival,omitempty"` // barrier: arrival index in the generation (0 first)
+	Culprit   uint64   `json:"culprit,omitempty"` // barrier: the session a broken answer names
 	Call      int64    `json:"call"`
 	Return    int64    `json:"return"`
 	Err       string   `json:"error,omitempty"`

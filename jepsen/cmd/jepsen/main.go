@@ -4,6 +4,7 @@
 //	jepsen run --full                               # the full matrix
 //	jepsen run --scenario register-kill-leader --seed 42 --time 60s --nodes 5 --rate 200
 //	jepsen run --scenario set:kill-one+pause-leader    # any workload with any faults
+//	jepsen run --quick --log-engine wal             # every member on the WAL Raft log
 //	jepsen check out/20260101-120000-register-kill-leader-seed42   # re-check a saved run
 //	jepsen list                                     # scenarios, faults, workloads
 //
@@ -23,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -38,7 +40,7 @@ func main() {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, `usage:
-  jepsen run [--quick | --full | --scenario NAME[,NAME...]] [--seed N] [--time D] [--nodes N] [--rate R] [--bin PATH] [--faultclock-bin PATH] [--out DIR]
+  jepsen run [--quick | --full | --scenario NAME[,NAME...]] [--seed N] [--time D] [--nodes N] [--rate R] [--log-engine bolt|wal] [--bin PATH] [--faultclock-bin PATH] [--out DIR]
   jepsen check RUN_DIR...
   jepsen list`)
 }
@@ -82,7 +84,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opTimeout := fs.Duration("op-timeout", 2*time.Second, "deadline of one client operation")
 	minOK := fs.Int64("min-ok", 20, "ok operations required before the first fault")
 	keep := fs.Bool("keep-data", false, "keep the members' data directories of passing runs")
+	logEngine := fs.String("log-engine", "bolt", "Raft log engine of every member (statenode --log-engine): bolt or wal")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if !slices.Contains(harness.LogEngines, *logEngine) {
+		fmt.Fprintf(stderr, "jepsen run: --log-engine %q: want one of %s\n", *logEngine, strings.Join(harness.LogEngines, ", "))
 		return 2
 	}
 	var scs []harness.Scenario
@@ -160,8 +167,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		FaultClockBinary: fcPath,
 		Binary:           binPath, Out: *out, Seed: *seed, Time: *dur, Nodes: *nodes, Rate: *rate,
 		ClientsPerNode: *perNode, OpTimeout: *opTimeout, MinOKBeforeFaults: *minOK, KeepData: *keep, Log: stdout,
+		LogEngine: *logEngine,
 	}
-	fmt.Fprintf(stdout, "jepsen: %d scenario(s), seed %d, %s each, %d nodes, rate %.0f/s\n", len(scs), *seed, *dur, *nodes, *rate)
+	fmt.Fprintf(stdout, "jepsen: %d scenario(s), seed %d, %s each, %d nodes, rate %.0f/s, log engine %s\n", len(scs), *seed, *dur, *nodes, *rate, *logEngine)
 	var results []*harness.Result
 	for _, sc := range scs {
 		if ctx.Err() != nil {
@@ -243,8 +251,17 @@ func cmdList(w io.Writer) int {
 	for _, n := range harness.FaultNames() {
 		fmt.Fprintf(w, "  %-18s %s\n", n, fs[n].Doc)
 	}
-	fmt.Fprintln(w, "workload slots not yet available:")
+	fmt.Fprintln(w, "workloads:")
+	var ws []string
+	for k := range harness.Workloads() {
+		ws = append(ws, k)
+	}
+	sort.Strings(ws)
+	fmt.Fprintf(w, "  %s\n", strings.Join(ws, ", "))
 	p := harness.PendingWorkloads()
+	if len(p) > 0 {
+		fmt.Fprintln(w, "workload slots not yet available:")
+	}
 	var ks []string
 	for k := range p {
 		ks = append(ks, k)
