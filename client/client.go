@@ -249,6 +249,11 @@ type call struct {
 	idempotent bool
 	// header holds extra request headers (fences), nil for none.
 	header http.Header
+	// attempt, if positive, bounds each attempt of an idempotent call:
+	// an endpoint that has not answered by then is given up on and the
+	// next one is tried, so that a member cut off from the cluster (which
+	// still accepts connections) cannot hold the call for its whole budget.
+	attempt time.Duration
 }
 
 // result is a completed exchange: status, headers and the whole body.
@@ -302,14 +307,29 @@ func (c *Client) do(ctx context.Context, cl *call) (*result, error) {
 			// the whole budget.
 			budget = min(budget, readAttemptBudget)
 		}
-		base := c.pick(ctx, cl.to)
+		actx, acancel := ctx, context.CancelFunc(func() {})
+		if cl.attempt > 0 && (!cl.write || cl.idempotent) {
+			actx, acancel = context.WithTimeout(ctx, cl.attempt)
+			budget = min(budget, serverBudget(actx))
+			if budget <= 0 {
+				budget = max(cl.attempt/2, time.Millisecond)
+			}
+		}
+		base := c.pick(actx, cl.to)
 		var wrote atomic.Bool
-		sctx := ctx
+		sctx := actx
 		if cl.write {
-			sctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }})
+			sctx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }})
 		}
 		res, err := c.send(sctx, base, cl, budget)
-		if err != nil {
+		attemptTimedOut := actx.Err() != nil && ctx.Err() == nil
+		acancel()
+		if err != nil && attemptTimedOut {
+			// The endpoint did not answer within the attempt's bound: move
+			// on to the next one (the call is idempotent).
+			c.endpointFailed(base)
+			lastErr = fmt.Errorf("%s did not answer within %v: %w", base, cl.attempt, err)
+		} else if err != nil {
 			// Before the headers are written nothing has left this
 			// process; a dial error means no connection was made.
 			sent := wrote.Load() && !isDialError(err)

@@ -124,11 +124,46 @@ func (c *Client) CreateSession(ctx context.Context, req api.SessionRequest) (*ap
 }
 
 // KeepAliveSessions renews the sessions ids in one request and returns
-// those that no longer exist.
+// those that no longer exist. Each endpoint gets at most a third of the
+// time left in ctx (readAttemptBudget without a deadline) before the next
+// is tried; see KeepAliveSessionsWithin.
 func (c *Client) KeepAliveSessions(ctx context.Context, ids []uint64) ([]uint64, error) {
-	var out api.KeepAliveResponse
-	if err := c.coordCall(ctx, http.MethodPost, "/v1/session/keepalive", api.KeepAliveRequest{IDs: ids}, &out, false); err != nil {
+	return c.KeepAliveSessionsWithin(ctx, ids, 0)
+}
+
+// KeepAliveSessionsWithin is KeepAliveSessions giving each endpoint at most
+// perEndpoint (0: a third of the time left in ctx) to answer before it
+// tries the next one: a member cut off from the cluster, which still
+// accepts connections but cannot commit, holds a keepalive for that long
+// at most. Renewing is idempotent, so a keepalive is retried until ctx
+// ends. Callers pick perEndpoint well below the shortest TTL of ids
+// (coordination uses TTL/3).
+func (c *Client) KeepAliveSessionsWithin(ctx context.Context, ids []uint64, perEndpoint time.Duration) ([]uint64, error) {
+	if perEndpoint < 0 {
+		return nil, fmt.Errorf("%w: negative keepalive attempt timeout %v", ErrInvalid, perEndpoint)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if perEndpoint == 0 {
+		perEndpoint = readAttemptBudget
+		if d, ok := ctx.Deadline(); ok {
+			perEndpoint = max(time.Until(d)/3, 50*time.Millisecond)
+		}
+	}
+	body, err := json.Marshal(api.KeepAliveRequest{IDs: ids})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	res, err := c.do(ctx, &call{method: http.MethodPost, path: "/v1/session/keepalive", body: body,
+		ctype: "application/json", write: true, idempotent: true, to: toLeader, attempt: perEndpoint})
+	if err != nil {
 		return nil, err
+	}
+	defer putBuf(res.body)
+	var out api.KeepAliveResponse
+	if err := json.Unmarshal(*res.body, &out); err != nil {
+		return nil, fmt.Errorf("client: malformed answer to POST /v1/session/keepalive: %w", err)
 	}
 	return out.Missing, nil
 }

@@ -252,25 +252,32 @@ func TestDeadlockAcrossSessions(t *testing.T) {
 	})
 }
 
-// Three campaigners through a leader kill and restart: at most one
-// session leads at any term, terms increase, and each leader is observed.
+// Three campaigners through a leader kill and restart, then a partition
+// that cuts off the member their client talks to: at most one session
+// leads at any term, terms increase, and each leader is observed. Through
+// the partition the client fails over to the majority, so its sessions
+// (the leader's included) survive, and a campaigner on the cut-off member
+// never leads.
 func TestElectionSingleLeader(t *testing.T) {
 	c := nodetest.MakeCluster(t, 3)
-	cl := newClient(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	cl, log := newLoggedClient(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
+	// Well above a failover on a loaded 2-core machine: this test is about
+	// single leadership, not about expiry.
+	const ttl = 6 * time.Second
 
 	var leading atomic.Int32
 	var terms []uint64
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	rounds := make(chan struct{})
-	for i := range 3 {
-		// A TTL well above a failover on a loaded 2-core machine: this test
-		// is about single leadership, not about expiry.
-		s, err := coordination.NewSession(cl, coordination.WithTTL(15*time.Second))
+	sessions := make([]*coordination.Session, 3)
+	for i := range sessions {
+		s, err := coordination.NewSession(cl, coordination.WithTTL(ttl))
 		require.NoError(t, err)
 		defer s.Close()
+		sessions[i] = s
 		e, err := coordination.NewElection(s, "single")
 		require.NoError(t, err)
 		wg.Add(1)
@@ -305,6 +312,22 @@ func TestElectionSingleLeader(t *testing.T) {
 			}
 		}()
 	}
+	// Every leader the cluster reports, in order.
+	octx, ocancel := context.WithCancel(ctx)
+	defer ocancel()
+	oe, err := coordination.NewElection(sessions[0], "single")
+	require.NoError(t, err)
+	observed, err := oe.Observe(octx)
+	require.NoError(t, err)
+	var seen []api.Election
+	observing := make(chan struct{})
+	go func() {
+		defer close(observing)
+		for e := range observed {
+			seen = append(seen, e)
+		}
+	}()
+
 	step := func() { // hand leadership on, wait for the next leader
 		mu.Lock()
 		n := len(terms)
@@ -334,15 +357,71 @@ func TestElectionSingleLeader(t *testing.T) {
 	step()
 	c.Restart(t, killed)
 	step()
-	// TODO(partition): isolating the leader here makes the HTTP client's
-	// keepalives and campaigns stall on the cut-off member long enough
-	// for sessions to expire on a loaded machine; see docs/COORDINATION.md.
+
+	// Partition: cut off the member the client talks to, right after it
+	// answered a keepalive. A campaigner embedded in that member, whose
+	// session was created before the cut, campaigns from behind it.
+	const behindTTL = 2 * time.Second
+	log.waitKeepAlives(t, time.Now(), 1, ttl)
+	cut := log.talksTo(t, c)
+	behind, err := coordination.NewSession(c.Node(cut), coordination.WithTTL(behindTTL))
+	require.NoError(t, err)
+	defer behind.Close()
+	be, err := coordination.NewElection(behind, "single")
+	require.NoError(t, err)
+	t.Logf("isolating node %d (%s)", cut, c.Node(cut).Status().State)
+	c.Isolate(t, cut)
+	majorityLeader(t, c, cut)
+	eventually(t, 10*time.Second, func() error { // the cut-off member knows it is alone
+		if st := c.Node(cut).Status(); st.State == "Leader" || st.Leader.ID != "" {
+			return fmt.Errorf("node %d: %s, leader %q", cut, st.State, st.Leader.ID)
+		}
+		return nil
+	})
+	behindDone := make(chan error, 1)
+	go func() {
+		term, err := be.Campaign(ctx, "behind")
+		if err == nil {
+			leading.Add(1) // counted, so that the assertions below catch it
+			err = fmt.Errorf("leads with term %d from behind the partition", term)
+		}
+		behindDone <- err
+	}()
+	step() // the majority hands leadership on
+	partitioned := time.Now()
+	select {
+	case err := <-behindDone:
+		require.ErrorIs(t, err, coordination.ErrSessionExpired, "the campaigner behind the partition loses its session, not a leadership")
+	case <-time.After(behindTTL + 10*time.Second):
+		t.Fatalf("the campaign behind the partition neither led nor failed")
+	}
+	// The client's sessions, the leader's among them, live through a TTL
+	// of partition: their keepalives reach the majority.
+	<-time.After(time.Until(partitioned.Add(ttl)))
+	for _, s := range sessions {
+		require.NoError(t, s.Err(), "session %d lives through the partition", s.ID())
+	}
+	step()
+	c.Heal(t)
+	step()
+
 	cancel()
 	close(rounds)
 	wg.Wait()
+	ocancel()
+	<-observing
 	mu.Lock()
 	defer mu.Unlock()
-	require.GreaterOrEqual(t, len(terms), 4)
+	require.GreaterOrEqual(t, len(terms), 7)
 	assert.True(t, slices.IsSorted(terms), "terms increase: %v", terms)
 	assert.Equal(t, len(terms), len(slices.Compact(slices.Clone(terms))), "terms unique: %v", terms)
+	ids := []uint64{sessions[0].ID(), sessions[1].ID(), sessions[2].ID()}
+	var last uint64
+	for _, e := range seen {
+		assert.GreaterOrEqual(t, e.Term, last, "observed terms never go back: %v", seen)
+		last = e.Term
+		if e.Leader != 0 {
+			assert.Contains(t, ids, e.Leader, "only the client's campaigners ever lead (observed %v)", seen)
+		}
+	}
 }

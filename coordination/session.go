@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,7 +48,9 @@ type sessionOptions struct {
 type SessionOption func(*sessionOptions)
 
 // WithTTL sets the session's time to live without keepalives (default
-// DefaultTTL; at least 100ms). Keepalives are sent every TTL/3.
+// DefaultTTL; at least 100ms). Keepalives are sent every TTL/3, in one
+// request for every session of the same backend (the shortest TTL/3 of
+// them sets the pace).
 func WithTTL(ttl time.Duration) SessionOption { return func(o *sessionOptions) { o.ttl = ttl } }
 
 // WithName labels the session in listings (statenode session ls).
@@ -60,12 +61,18 @@ func WithContext(ctx context.Context) SessionOption { return func(o *sessionOpti
 
 // Session is a client's liveness in the cluster. Locks and candidacies
 // belong to a session and are released, in one committed command, when it
-// ends. It is kept alive in the background until Close; Done closes when
-// it ends for any reason.
+// ends. It is kept alive in the background until Close, together with the
+// other sessions of its backend (one keepalive request per tick for all of
+// them); Done closes when it ends for any reason.
 type Session struct {
 	b   Backend
 	id  uint64
 	ttl time.Duration
+	k   *keeper // renews the session with the others of its backend
+
+	// lastOK is when the last successful keepalive covering the session
+	// (first: its creation) was sent. Guarded by keepersMu.
+	lastOK time.Time
 
 	reqID   atomic.Uint64 // request IDs: unique within the session
 	closing atomic.Bool   // Close has begun: the end is ErrClosed
@@ -86,13 +93,14 @@ func NewSession(b Backend, opts ...SessionOption) (*Session, error) {
 	}
 	ctx, cancel := context.WithTimeout(o.ctx, 10*time.Second)
 	defer cancel()
+	sent := time.Now()
 	created, err := b.CreateSession(ctx, api.SessionRequest{TTLMillis: o.ttl.Milliseconds(), Name: o.name})
 	if err != nil {
 		return nil, fmt.Errorf("coordination: create session: %w", translate(err))
 	}
-	s := &Session{b: b, id: created.ID, ttl: o.ttl, done: make(chan struct{})}
+	s := &Session{b: b, id: created.ID, ttl: o.ttl, done: make(chan struct{}), lastOK: sent}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.goFunc(s.keepAlive)
+	joinKeeper(s)
 	if w, ok := b.(sessionWaiter); ok {
 		s.goFunc(func() {
 			if err := w.WaitSession(s.ctx, s.id); err == nil {
@@ -117,8 +125,9 @@ func (s *Session) ID() uint64 { return s.id }
 // TTL is the session's time to live.
 func (s *Session) TTL() time.Duration { return s.ttl }
 
-// Done is closed when the session ends: expired, destroyed, lost (no
-// keepalive succeeded for a TTL) or closed. Err says why.
+// Done is closed when the session ends: expired, destroyed (a keepalive
+// or the backend's session watch finds it gone), lost (no keepalive
+// succeeded for a TTL) or closed. Err says why.
 func (s *Session) Done() <-chan struct{} { return s.done }
 
 // Err is nil while the session lives, then why it ended (wrapping
@@ -146,40 +155,8 @@ func (s *Session) end(err error) {
 		s.err = err
 		close(s.done)
 		s.cancel()
+		s.k.leave(s)
 	})
-}
-
-// keepAlive renews the session every TTL/3. A keepalive that finds the
-// session gone ends it; so does a whole TTL without a successful one
-// (measured from when the last successful keepalive was sent), because
-// the cluster may have expired it meanwhile.
-func (s *Session) keepAlive() {
-	interval := s.ttl / 3
-	lastOK := time.Now()
-	t := time.NewTimer(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-		sent := time.Now()
-		ctx, cancel := context.WithTimeout(s.ctx, interval)
-		missing, err := s.b.KeepAliveSessions(ctx, []uint64{s.id})
-		cancel()
-		switch {
-		case err == nil && slices.Contains(missing, s.id):
-			s.end(fmt.Errorf("%w: session %d no longer exists", ErrSessionExpired, s.id))
-			return
-		case err == nil:
-			lastOK = sent
-		case time.Since(lastOK) >= s.ttl:
-			s.end(fmt.Errorf("%w: session %d lost: no keepalive succeeded for %v: %w", ErrSessionExpired, s.id, s.ttl, err))
-			return
-		}
-		t.Reset(max(time.Until(lastOK.Add(interval)), interval/4))
-	}
 }
 
 // Close destroys the session, releasing everything it holds, and stops
@@ -196,6 +173,7 @@ func (s *Session) Close() error {
 	}
 	s.end(fmt.Errorf("%w: session %d", ErrClosed, s.id))
 	s.wg.Wait()
+	s.k.waitStopped()
 	return err
 }
 
@@ -204,4 +182,5 @@ func (s *Session) Close() error {
 func (s *Session) Orphan() {
 	s.end(fmt.Errorf("%w: session %d orphaned", ErrClosed, s.id))
 	s.wg.Wait()
+	s.k.waitStopped()
 }

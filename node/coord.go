@@ -237,13 +237,8 @@ func (n *Node) Lock(ctx context.Context, name string, req api.LockRequest) (*api
 // withdrawLock cancels a waiting acquire after its caller gave up. If the
 // grant raced the cancel, the cancel releases it: either way nothing is held.
 func (n *Node) withdrawLock(name string, req api.LockRequest, cause error) error {
-	ctx, cancel := context.WithTimeout(n.ctx, cancelTimeout)
-	defer cancel()
-	_, err := n.coord(ctx, &fsm.CoordRequest{Op: fsm.OpLockCancel, Session: req.Session, Name: name, Token: req.RequestID})
-	if err != nil && !errors.Is(err, fsm.ErrNotWaiting) && !errors.Is(err, fsm.ErrSessionNotFound) {
-		return fmt.Errorf("%w: lock %q: %w (withdrawing the wait failed: %w)", ErrWaitTimeout, name, cause, err)
-	}
-	return fmt.Errorf("%w: lock %q: %w", ErrWaitTimeout, name, cause)
+	return n.withdraw(&fsm.CoordRequest{Op: fsm.OpLockCancel, Session: req.Session, Name: name, Token: req.RequestID},
+		fmt.Sprintf("lock %q", name), cause, fsm.ErrNotWaiting)
 }
 
 // Unlock releases one hold of lock name by req.Session. A session that
@@ -350,13 +345,8 @@ func (n *Node) Campaign(ctx context.Context, name string, req api.CampaignReques
 }
 
 func (n *Node) withdrawCampaign(name string, session uint64, cause error) error {
-	ctx, cancel := context.WithTimeout(n.ctx, cancelTimeout)
-	defer cancel()
-	_, err := n.coord(ctx, &fsm.CoordRequest{Op: fsm.OpElectResign, Session: session, Name: name})
-	if err != nil && !errors.Is(err, fsm.ErrNotOwner) && !errors.Is(err, fsm.ErrSessionNotFound) {
-		return fmt.Errorf("%w: election %q: %w (withdrawing failed: %w)", ErrWaitTimeout, name, cause, err)
-	}
-	return fmt.Errorf("%w: election %q: %w", ErrWaitTimeout, name, cause)
+	return n.withdraw(&fsm.CoordRequest{Op: fsm.OpElectResign, Session: session, Name: name},
+		fmt.Sprintf("election %q", name), cause, fsm.ErrNotOwner)
 }
 
 // Resign leaves election name (as leader: the next candidate leads, in the

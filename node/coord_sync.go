@@ -49,15 +49,26 @@ func (n *Node) waitResult(ctx context.Context, session, reqID, idx uint64, what 
 	}
 }
 
-// withdraw commits cancel (a cancel command) after a waiter gave up.
-func (n *Node) withdraw(cancel *fsm.CoordRequest, what string, cause error) error {
+// withdraw commits cancel (a cancel command) after a waiter gave up, and
+// returns the waiter's error: ErrWaitTimeout (nothing is held) when the
+// cancel withdrew the wait or found nothing to withdraw (fsm.ErrNotWaiting,
+// fsm.ErrSessionNotFound, or one of nothing), ErrTimeout (outcome unknown)
+// when the cancel itself failed.
+func (n *Node) withdraw(cancel *fsm.CoordRequest, what string, cause error, nothing ...error) error {
 	ctx, stop := context.WithTimeout(n.ctx, cancelTimeout)
 	defer stop()
 	_, err := n.coord(ctx, cancel)
-	if err != nil && !errors.Is(err, fsm.ErrNotWaiting) && !errors.Is(err, fsm.ErrSessionNotFound) {
-		return fmt.Errorf("%w: %s: %w (withdrawing the wait failed: %w)", ErrWaitTimeout, what, cause, err)
+	if err == nil || errors.Is(err, fsm.ErrSessionNotFound) || errors.Is(err, fsm.ErrNotWaiting) {
+		return fmt.Errorf("%w: %s: %w", ErrWaitTimeout, what, cause)
 	}
-	return fmt.Errorf("%w: %s: %w", ErrWaitTimeout, what, cause)
+	for _, e := range nothing {
+		if errors.Is(err, e) {
+			return fmt.Errorf("%w: %s: %w", ErrWaitTimeout, what, cause)
+		}
+	}
+	// The wait may still be queued, or granted: its outcome is unknown, and
+	// ErrWaitTimeout would tell the caller that nothing is held.
+	return fmt.Errorf("%w: %s: %w; withdrawing the wait failed (%w): it may still be queued or granted", ErrTimeout, what, cause, err)
 }
 
 // --- semaphores ---------------------------------------------------------------
