@@ -62,9 +62,46 @@ func (n *Node) coord(ctx context.Context, req *fsm.CoordRequest) (*fsm.CoordResu
 }
 
 // waitLocal waits until this node applied the command at coordination
-// index idx.
+// index idx. A wait served for an HTTP client also ends when this node
+// stops leading (or a follower loses its leader) before it applied idx:
+// a member cut off after forwarding the command would otherwise hold the
+// client until its deadline. That error wraps ErrNoLeader: nothing is
+// withdrawn, and the client's retry with the same request ID resumes the
+// wait on another member.
 func (n *Node) waitLocal(ctx context.Context, idx uint64) error {
-	return n.fsm.WaitApplied(ctx, idx>>16)
+	if ctx.Value(remoteWaitKey{}) == nil {
+		return n.fsm.WaitApplied(ctx, idx>>16)
+	}
+	for {
+		leader := n.leaderChanged()
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- n.fsm.WaitApplied(wctx, idx>>16) }()
+		select {
+		case err := <-done:
+			cancel()
+			return err
+		case <-leader:
+			cancel()
+			if err := <-done; err == nil || ctx.Err() != nil {
+				return err
+			}
+			if n.abandonWait(ctx) {
+				return fmt.Errorf("%w: this member lost its leader before it applied the request; retry elsewhere", ErrNoLeader)
+			}
+		}
+	}
+}
+
+// waitQueued is waitLocal for a queued request: when the wait ends with
+// ctx, withdraw is called and its error returned; when it moves to another
+// member (ErrNoLeader), nothing is withdrawn.
+func (n *Node) waitQueued(ctx context.Context, idx uint64, withdraw func(cause error) error) error {
+	err := n.waitLocal(ctx, idx)
+	if err == nil || errors.Is(err, ErrNoLeader) {
+		return err
+	}
+	return withdraw(err)
 }
 
 // --- sessions -------------------------------------------------------------------
@@ -204,8 +241,8 @@ func (n *Node) Lock(ctx context.Context, name string, req api.LockRequest) (*api
 		return &api.LockResponse{Token: res.Token, Count: res.Count}, nil
 	}
 	// Queued: wait for the apply that grants it to us.
-	if err := n.waitLocal(ctx, res.Index); err != nil {
-		return nil, n.withdrawLock(name, req, err)
+	if err := n.waitQueued(ctx, res.Index, func(cause error) error { return n.withdrawLock(name, req, cause) }); err != nil {
+		return nil, err
 	}
 	for {
 		changed := n.leaderChanged()
@@ -313,8 +350,8 @@ func (n *Node) Campaign(ctx context.Context, name string, req api.CampaignReques
 	if err != nil {
 		return nil, err
 	}
-	if err := n.waitLocal(ctx, res.Index); err != nil {
-		return nil, n.withdrawCampaign(name, req.Session, err)
+	if err := n.waitQueued(ctx, res.Index, func(cause error) error { return n.withdrawCampaign(name, req.Session, cause) }); err != nil {
+		return nil, err
 	}
 	for {
 		changed := n.leaderChanged()

@@ -19,8 +19,8 @@ import (
 // and its error returned.
 func (n *Node) waitResult(ctx context.Context, session, reqID, idx uint64, what string,
 	changed func() <-chan struct{}, withdraw func(cause error) error) (*fsm.CoordResult, error) {
-	if err := n.waitLocal(ctx, idx); err != nil {
-		return nil, withdraw(err)
+	if err := n.waitQueued(ctx, idx, withdraw); err != nil {
+		return nil, err
 	}
 	for {
 		leader := n.leaderChanged()

@@ -20,13 +20,14 @@ import (
 
 // benchGroup holds the load generators. Each prints the report of
 // report.go. A coordination benchmark opens one session per worker with
-// openBenchSessions and, if its workers cycle independently (lock,
+// openBenchEnv and, if its workers cycle independently (lock,
 // semaphore), times them with runCycles (benchcoord.go): a new one is a
 // command here plus a benchCycle per worker.
 type benchGroup struct {
-	KV       benchCmd         `cmd:"" name:"kv" default:"withargs" help:"Key-value load (the default: statenode bench --total N is statenode bench kv --total N)."`
-	Lock     benchLockCmd     `cmd:"" help:"Lock+unlock cycles of fenced locks, one session per worker, on distinct locks or one contended lock."`
-	Election benchElectionCmd `cmd:"" help:"Election handoff latency: from a leader's resign until the next candidate leads."`
+	KV        benchCmd          `cmd:"" name:"kv" default:"withargs" help:"Key-value load (the default: statenode bench --total N is statenode bench kv --total N)."`
+	Lock      benchLockCmd      `cmd:"" help:"Lock+unlock cycles of fenced locks, one session per worker, on distinct locks or one contended lock."`
+	Election  benchElectionCmd  `cmd:"" help:"Election handoff latency: from a leader's resign until the next candidate leads."`
+	Semaphore benchSemaphoreCmd `cmd:"" help:"Acquire+release cycles of one semaphore's permits, one session per worker."`
 }
 
 // benchCmd is a load generator in the style of etcd's "benchmark put".

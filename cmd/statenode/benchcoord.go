@@ -16,7 +16,7 @@ import (
 	"github.com/statenode/statenode/coordination"
 )
 
-// Coordination benchmarks (statenode bench lock|election): one session per
+// Coordination benchmarks (statenode bench lock|election|semaphore): one session per
 // worker, as etcd's concurrency.Mutex benchmarks do, all over one client
 // whose connections are not capped (a waiter holds its connection while
 // the server blocks).
@@ -203,6 +203,51 @@ func (b *benchLockCmd) Run(rc *runContext) error {
 	r := runCycles(env.ctx, "lock+unlock", workers, b.Total)
 	config := b.config(b.Workers)
 	config["mode"] = mode
+	return printBenchReport(rc, r, config)
+}
+
+// ---------------------------------------------------------------- semaphore
+
+type benchSemaphoreCmd struct {
+	benchCoordFlags `embed:""`
+	Workers         int `name:"workers" default:"10" help:"Concurrent workers, each with its own session."`
+	Permits         int `name:"permits" default:"3" env:"-" help:"Permits of the semaphore: how many workers hold one at a time."`
+}
+
+// Run times --total acquire+release cycles of one permit each, by
+// --workers workers sharing one semaphore of --permits permits. With more
+// workers than permits, most grants are hand-offs: the release that frees
+// a permit grants it to the first waiter in the same command.
+func (b *benchSemaphoreCmd) Run(rc *runContext) error {
+	if err := b.validate(b.Workers, 1); err != nil {
+		return err
+	}
+	if b.Permits < 1 {
+		return fmt.Errorf("%w: --permits must be at least 1", errUsage)
+	}
+	env, closeEnv, err := openBenchEnv(rc, &b.benchCoordFlags, b.Workers)
+	if err != nil {
+		return err
+	}
+	defer closeEnv()
+	name := b.Prefix + "/semaphore"
+	workers := make([]benchCycle, b.Workers)
+	for i, s := range env.sessions {
+		m, err := coordination.NewSemaphore(s, name, b.Permits)
+		if err != nil {
+			return err
+		}
+		workers[i] = func(ctx context.Context) error {
+			if err := m.Acquire(ctx, 1); err != nil {
+				return err
+			}
+			return m.Release(ctx, 1)
+		}
+	}
+	fmt.Fprintf(rc.stderr, "bench semaphore: %d cycles, %d workers, %d permits, session TTL %s\n", b.Total, b.Workers, b.Permits, b.TTL)
+	r := runCycles(env.ctx, "acquire+release", workers, b.Total)
+	config := b.config(b.Workers)
+	config["permits"] = b.Permits
 	return printBenchReport(rc, r, config)
 }
 

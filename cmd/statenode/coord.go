@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -18,11 +17,13 @@ import (
 	"github.com/statenode/statenode/coordination"
 )
 
-// Exit statuses of lock and elect besides 0 and 1 (see lockCmd.Help).
+// Exit statuses of the coordination commands besides 0 and 1 (see
+// lockCmd.Help; exitBroken is in coordsync.go).
 const (
 	// exitNotAcquired: the lock was not granted (--try found it held,
 	// --wait ran out, or a signal arrived while waiting); for elect, the
-	// campaign ended the same ways without leading.
+	// campaign ended the same ways without leading; for sem, barrier and
+	// latch await, the permits, the trip or the zero count likewise.
 	exitNotAcquired = 2
 	// exitSessionLost: the session ended (expired, destroyed) while the
 	// lock or leadership was held or awaited; a running command was stopped.
@@ -31,7 +32,8 @@ const (
 	exitCannotRun = 127
 )
 
-// Environment of the command run by lock.
+// Environment of the command run by lock (STATENODE_SESSION also by sem
+// and barrier enter).
 const (
 	envFence   = "STATENODE_FENCE"
 	envLock    = "STATENODE_LOCK"
@@ -129,150 +131,51 @@ Exit status:
   127             the command could not be started`
 }
 
-func (c *lockCmd) validate() error {
-	switch {
-	case len(c.Command) == 0:
-		return fmt.Errorf("%w: no command to run (statenode lock NAME -- CMD ARGS...)", errUsage)
-	case c.TTL < minSessionTTL:
-		return fmt.Errorf("%w: --ttl must be at least %s", errUsage, minSessionTTL)
-	case c.Wait < 0:
-		return fmt.Errorf("%w: --wait must not be negative", errUsage)
-	case c.Try && c.Wait > 0:
-		return fmt.Errorf("%w: --try and --wait exclude each other", errUsage)
-	case c.KillGrace <= 0:
-		return fmt.Errorf("%w: --kill-grace must be positive", errUsage)
-	}
-	return nil
+func (c *lockCmd) flags() holdFlags {
+	return holdFlags{TTL: c.TTL, Wait: c.Wait, Try: c.Try, KillGrace: c.KillGrace}
 }
 
 // Run acquires the lock, runs the command and releases the lock.
 func (c *lockCmd) Run(rc *runContext) error {
-	if err := c.validate(); err != nil {
+	f := c.flags()
+	if err := f.validate("statenode lock NAME -- CMD ARGS...", c.Command); err != nil {
 		return err
 	}
-	sigs, stop := waitSignal()
-	defer stop()
-	cl, err := rc.newClient()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	sess, err := rc.newSession(cl, c.TTL, sessionLabel("lock "+c.Name))
-	if err != nil {
-		return err
-	}
-	defer rc.closeSession(sess)
-
-	m := coordination.NewMutex(sess, c.Name)
-	sig, err := interruptible(rc.ctx, sigs, func(ctx context.Context) error {
-		if c.Try {
-			return m.TryLock(ctx)
-		}
-		if c.Wait > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, c.Wait)
-			defer cancel()
-		}
-		return m.Lock(ctx)
+	return rc.runHolding(f, "lock "+c.Name, c.Command, func(s *coordination.Session) (held, error) {
+		return &heldLock{m: coordination.NewMutex(s, c.Name), session: s.ID()}, nil
 	})
-	switch {
-	case sig != nil && err != nil:
-		return &exitError{exitNotAcquired, fmt.Errorf("lock %q: interrupted (%s) while waiting", c.Name, sig)}
-	case errors.Is(err, coordination.ErrLocked):
-		return &exitError{exitNotAcquired, fmt.Errorf("lock %q is held", c.Name)}
-	case errors.Is(err, coordination.ErrWaitTimeout):
-		return &exitError{exitNotAcquired, fmt.Errorf("lock %q not granted within %s", c.Name, c.Wait)}
-	case errors.Is(err, coordination.ErrSessionExpired):
-		return &exitError{exitSessionLost, fmt.Errorf("lock %q: session lost while waiting: %w", c.Name, err)}
-	case err != nil:
-		return err
-	}
-	// A signal that raced with the grant: the command is not started.
-	if sig != nil {
-		c.release(rc, m)
-		return &exitError{exitNotAcquired, fmt.Errorf("lock %q: interrupted (%s)", c.Name, sig)}
-	}
-	return c.runLocked(rc, sess, m, sigs)
 }
 
-// runLocked runs the command while m is held and returns its exit status
-// as an exitError (nil for 0).
-func (c *lockCmd) runLocked(rc *runContext, sess *coordination.Session, m *coordination.Mutex, sigs <-chan os.Signal) error {
-	cmd := exec.Command(c.Command[0], c.Command[1:]...)
-	cmd.Env = append(os.Environ(),
-		envFence+"="+strconv.FormatUint(m.Token(), 10),
-		envLock+"="+c.Name,
-		envSession+"="+strconv.FormatUint(sess.ID(), 10))
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = rc.stdin, rc.stdout, rc.stderr
-	ownProcessGroup(cmd)
-	if err := cmd.Start(); err != nil {
-		c.release(rc, m)
-		return &exitError{exitCannotRun, fmt.Errorf("lock %q: %w", c.Name, err)}
-	}
-	waitc := make(chan error, 1)
-	go func() { waitc <- cmd.Wait() }()
-
-	var (
-		lost    = sess.Done()
-		kill    <-chan time.Time
-		lostErr error
-		grace   *time.Timer
-	)
-	defer func() {
-		if grace != nil {
-			grace.Stop()
-		}
-	}()
-	for {
-		select {
-		case sig := <-sigs:
-			_ = signalGroup(cmd.Process, sig)
-			continue
-		case <-lost:
-			lost = nil
-			lostErr = sess.Err()
-			fmt.Fprintf(rc.stderr, "statenode: lock %q: %s; stopping the command (SIGTERM, SIGKILL after %s)\n",
-				c.Name, oneLine(lostErr), c.KillGrace)
-			_ = signalGroup(cmd.Process, syscall.SIGTERM)
-			grace = time.NewTimer(c.KillGrace)
-			kill = grace.C
-			continue
-		case <-kill:
-			kill = nil
-			fmt.Fprintf(rc.stderr, "statenode: lock %q: the command did not exit within %s of SIGTERM; sending SIGKILL\n", c.Name, c.KillGrace)
-			_ = signalGroup(cmd.Process, syscall.SIGKILL)
-			continue
-		case <-waitc:
-		}
-		break
-	}
-	status := exitStatus(cmd.ProcessState)
-	if lostErr == nil {
-		lostErr = sess.Err() // ended just as the command exited
-	}
-	if lostErr != nil {
-		// Whatever the command left behind in its group must not go on
-		// believing it holds the lock.
-		_ = signalGroup(cmd.Process, syscall.SIGKILL)
-		return &exitError{exitSessionLost, fmt.Errorf("lock %q: session lost while the command ran (command exit status %d); another process may have held the lock since: %w",
-			c.Name, status, lostErr)}
-	}
-	c.release(rc, m)
-	if status != 0 {
-		return &exitError{code: status}
-	}
-	return nil
+// heldLock is the lock held by lock's command.
+type heldLock struct {
+	m       *coordination.Mutex
+	session uint64
 }
 
-// release unlocks m, reporting a failure as a warning (the session's
-// destruction, which follows, releases it too).
-func (c *lockCmd) release(rc *runContext, m *coordination.Mutex) {
-	ctx, cancel := rc.requestContext()
-	defer cancel()
-	if err := m.Unlock(ctx); err != nil && !errors.Is(err, coordination.ErrSessionExpired) {
-		fmt.Fprintf(rc.stderr, "statenode: warning: release lock %q: %s\n", c.Name, oneLine(err))
+func (h *heldLock) what() string { return fmt.Sprintf("lock %q", h.m.Name()) }
+
+func (h *heldLock) acquire(ctx context.Context, try bool) error {
+	if try {
+		return h.m.TryLock(ctx)
+	}
+	return h.m.Lock(ctx)
+}
+
+func (h *heldLock) busy(err error) (string, bool) {
+	return fmt.Sprintf("lock %q is held", h.m.Name()), errors.Is(err, coordination.ErrLocked)
+}
+
+func (h *heldLock) env() []string {
+	return []string{
+		envFence + "=" + strconv.FormatUint(h.m.Token(), 10),
+		envLock + "=" + h.m.Name(),
+		envSession + "=" + strconv.FormatUint(h.session, 10),
 	}
 }
+
+func (h *heldLock) lost() string { return "another process may have held the lock since" }
+
+func (h *heldLock) release(ctx context.Context) error { return h.m.Unlock(ctx) }
 
 // ---------------------------------------------------------------- elect
 

@@ -372,6 +372,17 @@ func TestBenchCoordination(t *testing.T) {
 	for _, want := range append(format, "  handoff:\t10 ok, 0 errors.") {
 		require.Contains(t, out, want)
 	}
+	out = ok(t, "--addr", addr, "bench", "semaphore", "--workers", "4", "--permits", "2", "--total", "20")
+	for _, want := range append(format, "  acquire+release:\t20 ok, 0 errors.") {
+		require.Contains(t, out, want)
+	}
+	require.Positive(t, requestsPerSec(t, out))
+	out = ok(t, "--addr", addr, "-o", "json", "bench", "semaphore", "--workers", "3", "--permits", "1", "--total", "9")
+	s = summary{}
+	require.NoError(t, json.Unmarshal([]byte(out), &s))
+	require.Equal(t, []opStats{{Op: "acquire+release", OK: 9}}, s.Ops)
+	require.EqualValues(t, 1, s.Config["permits"])
+	require.Contains(t, fails(t, runOpts{}, "--addr", addr, "bench", "semaphore", "--permits", "0"), "--permits must be at least 1")
 	// Every worker's session is gone after a run.
 	require.Equal(t, "ID  NAME  TTL  REMAINING  LOCKS  WAITING\n", ok(t, "--addr", addr, "session", "ls"))
 

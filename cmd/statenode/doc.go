@@ -54,7 +54,8 @@
 //
 // # Coordination commands
 //
-// Sessions, fenced locks and elections of package coordination:
+// Sessions, fenced locks, elections, semaphores, barriers and latches of
+// package coordination:
 //
 //	statenode lock NAME -- CMD [ARG...]   # run CMD while holding lock NAME
 //	statenode lock --try NAME -- CMD      # exit 2 at once if NAME is held
@@ -62,6 +63,20 @@
 //	statenode elect NAME VALUE            # campaign; prints "elected term=T"; leads until Ctrl-C, then resigns
 //	statenode elect observe NAME          # "leader=ID term=T value=V" / "leader=none term=T" per change
 //	statenode elect leader NAME           # the current leader
+//	statenode sem NAME --permits N [--count K] -- CMD   # run CMD while holding K of N permits
+//	statenode sem info NAME               # permits=N used=U holders=ID:K,... waiters=ID:K,...
+//	statenode barrier await NAME --parties N            # prints "generation=G arrival=A" when N arrived
+//	statenode barrier enter NAME --parties N -- CMD     # double barrier: run CMD once N entered, then leave
+//	statenode barrier enter NAME --parties N --session ID   # enter for a session kept elsewhere
+//	statenode barrier leave NAME --session ID           # leave for it; waits until every party left
+//	statenode barrier reset NAME          # repair a broken barrier
+//	statenode barrier info NAME           # parties=N double=B arrived=IDs left=IDs leaving=B broken=ID
+//	statenode latch create NAME --count C # prints "initial=C count=C"
+//	statenode latch countdown NAME [--session ID --request-id N]   # prints "count=N"
+//	statenode latch await NAME [--wait D] # returns when the count is zero
+//	statenode latch get NAME              # initial=I count=C
+//	statenode latch rm NAME
+//	statenode kv put KEY VALUE --session ID   # an ephemeral key, deleted when the session ends
 //	statenode session ls                  # ID NAME TTL REMAINING LOCKS WAITING
 //	statenode session rm ID               # destroy a session, releasing what it holds
 //
@@ -77,6 +92,30 @@
 // not be started. elect exits 0 after resigning on a signal, 2 if not
 // elected within --wait, 3 if its session was lost.
 //
+// sem runs its command as lock does (the same code, hold.go), holding
+// --count of the semaphore's --permits permits, with STATENODE_PERMITS
+// (the count held), STATENODE_SEM and STATENODE_SESSION in its
+// environment; its exit statuses are lock's. Every user of a semaphore
+// must give the same --permits (exit 1 otherwise). barrier await and
+// barrier enter exit 2 when --wait runs out (the wait is withdrawn), 3 if
+// their session was lost, and 4 if the barrier broke: a registered
+// party's session ended (or someone reset the barrier) while they waited;
+// the message names that session, and the barrier stays broken until
+// barrier reset. barrier enter runs its command as lock does, with
+// STATENODE_BARRIER and STATENODE_SESSION, then leaves and waits for the
+// other parties to leave; it exits with the command's status. latch await
+// exits 2 when --wait runs out. A latch is not tied to a session: it lives
+// until latch rm.
+//
+// Commands that act for a session kept alive by another process (barrier
+// enter|leave --session, latch countdown --session, kv put --session)
+// take its ID explicitly: --session (and --permits) are not read from
+// STATENODE_SESSION (STATENODE_PERMITS), the variables lock and sem set
+// for their command. Their request IDs are drawn from the upper half of
+// the ID space, which package coordination never uses, so they cannot
+// collide with the owner's: latch countdown --request-id N makes a rerun
+// with the same session and N count once.
+//
 // # Benchmark
 //
 // bench is a load generator in the style of etcd's "benchmark put": --total
@@ -90,18 +129,22 @@
 //
 //	statenode --addr 10.0.0.1:7001,10.0.0.2:7001 bench --clients 64 --conns 8 --total 100000
 //
-// bench lock and bench election measure the coordination primitives with
-// one session per worker (as etcd's concurrency.Mutex benchmarks do) and
-// print the same report. bench lock times lock+unlock cycles of --workers
-// workers on their own locks (--distinct, the default) or on one lock
-// (--contended: every grant is a handoff); Requests/sec is cycles per
-// second. bench election has --workers candidates (default 3) take turns
-// leading one election and times each handoff, from the start of the
-// leader's resign until the next candidate's campaign returns:
+// bench lock, bench election and bench semaphore measure the coordination
+// primitives with one session per worker (as etcd's concurrency.Mutex
+// benchmarks do) and print the same report. bench lock times lock+unlock
+// cycles of --workers workers on their own locks (--distinct, the
+// default) or on one lock (--contended: every grant is a handoff);
+// Requests/sec is cycles per second. bench election has --workers
+// candidates (default 3) take turns leading one election and times each
+// handoff, from the start of the leader's resign until the next
+// candidate's campaign returns. bench semaphore times acquire+release
+// cycles of one permit by --workers workers (default 10) sharing one
+// semaphore of --permits permits (default 3):
 //
 //	statenode bench lock --workers 100 --distinct --total 100000
 //	statenode bench lock --workers 10 --contended --total 10000
 //	statenode bench election --total 1000
+//	statenode bench semaphore --workers 10 --permits 3 --total 10000
 //
 // # Configuration precedence
 //

@@ -61,11 +61,16 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 type kvPutCmd struct {
-	Key   string  `arg:"" help:"Key."`
-	Value *string `arg:"" optional:"" help:"Value; omitted or '-' reads stdin."`
+	Key     string  `arg:"" help:"Key."`
+	Value   *string `arg:"" optional:"" help:"Value; omitted or '-' reads stdin."`
+	Session uint64  `name:"session" env:"-" placeholder:"ID" help:"Attach the key to this coordination session: it is deleted when the session ends (an ephemeral key)."`
 }
 
-// Run prints "OK revision=N" (text) or the PutResponse (json).
+// Run prints "OK revision=N" (text) or the PutResponse (json). With
+// --session the key is ephemeral; a session that does not exist is an
+// error and nothing is written. --session is not read from
+// STATENODE_SESSION: lock and sem set that variable for their command, and
+// a put in that command must not turn ephemeral unless asked to.
 func (c *kvPutCmd) Run(rc *runContext) error {
 	value, err := rc.readValue(c.Value)
 	if err != nil {
@@ -78,7 +83,15 @@ func (c *kvPutCmd) Run(rc *runContext) error {
 	defer cl.Close()
 	ctx, cancel := rc.requestContext()
 	defer cancel()
-	resp, err := cl.Put(ctx, c.Key, value)
+	var resp *api.PutResponse
+	if c.Session != 0 {
+		resp, err = cl.PutEphemeral(ctx, c.Key, value, c.Session)
+		if errors.Is(err, client.ErrSessionNotFound) {
+			return fmt.Errorf("session not found: %d", c.Session)
+		}
+	} else {
+		resp, err = cl.Put(ctx, c.Key, value)
+	}
 	if err != nil {
 		return err
 	}

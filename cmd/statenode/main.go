@@ -39,8 +39,11 @@ type CLI struct {
 	Leader  leaderCmd  `cmd:"" help:"Show or move the cluster's leader."`
 	Lock    lockCmd    `cmd:"" help:"Run a command while holding a fenced lock (the token is in $STATENODE_FENCE); stop it if the session is lost."`
 	Elect   electCmd   `cmd:"" help:"Campaign in, observe or query a named election."`
+	Sem     semCmd     `cmd:"" help:"Run a command while holding permits of a counting semaphore, or show one."`
+	Barrier barrierCmd `cmd:"" help:"Wait at a cyclic barrier, run a command inside a double barrier, reset or show one."`
+	Latch   latchCmd   `cmd:"" help:"Create, count down, await, show or delete a countdown latch."`
 	Session sessionCmd `cmd:"" help:"List or destroy coordination sessions."`
-	Bench   benchGroup `cmd:"" help:"Generate load and report latency and throughput (etcd benchmark format): key-value (the default), lock, election."`
+	Bench   benchGroup `cmd:"" help:"Generate load and report latency and throughput (etcd benchmark format): key-value (the default), lock, election, semaphore."`
 	Ver     versionCmd `cmd:"" name:"version" help:"Print the version."`
 }
 
@@ -52,8 +55,8 @@ Every flag can also be set with an environment variable STATENODE_<FLAG>
 or in a JSON file named by --config (keys are flag names: {"addr": "..."}).
 Precedence: command-line flag > environment variable > config file > default.
 
-Exit status: 0 on success, 1 on any error (one line on stderr). lock and
-elect have more (see statenode lock --help).`
+Exit status: 0 on success, 1 on any error (one line on stderr). lock,
+sem, elect, barrier and latch await have more (see statenode lock --help).`
 
 // runContext is what every command's Run receives.
 type runContext struct {
@@ -105,8 +108,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 // exitError makes run exit with code instead of 1, printing err (if not
-// nil) as usual. lock and elect use it for their documented exit statuses
-// and to pass on the exit status of the command they ran.
+// nil) as usual. lock, sem, elect, barrier and latch await use it for
+// their documented exit statuses and to pass on the exit status of the
+// command they ran.
 type exitError struct {
 	code int
 	err  error
