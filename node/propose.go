@@ -17,6 +17,14 @@ import (
 // commits (group commit), which is where throughput comes from.
 const maxInflightBatches = 4
 
+// eagerBatch is the batch size that leaves at once even while entries are
+// in flight. A smaller batch leaves at once only when nothing is in
+// flight; otherwise it waits for an entry to commit (collecting whatever
+// queues meanwhile). Without this, a freed slot was taken by whichever one
+// or two writes had arrived at that instant: most entries carried a single
+// command, and the many small entries queued behind each other in Raft.
+const eagerBatch = 32
+
 type proposal struct {
 	cmd  *fsm.Command
 	done chan proposalResult // buffered(1)
@@ -104,6 +112,9 @@ func (n *Node) applyLocal(ctx context.Context, cmd *fsm.Command) (*fsm.Response,
 // them, keeping at most maxInflightBatches entries in flight.
 func (n *Node) runProposer() {
 	sem := make(chan struct{}, maxInflightBatches)
+	// committed gets a token whenever an entry's outcome is known; tokens
+	// older than the last entry sent are discarded.
+	committed := make(chan struct{}, maxInflightBatches)
 	fail := func(batch []*proposal, err error) {
 		for _, p := range batch {
 			p.done <- proposalResult{err: err}
@@ -130,6 +141,21 @@ func (n *Node) runProposer() {
 			return
 		}
 		batch = drain(batch)
+		// Group commit: while entries are in flight, a small batch waits
+		// for one of them to commit and leaves then with everything that
+		// queued meanwhile. A lone writer (nothing in flight) never waits.
+	collect:
+		for len(sem) > 0 && len(batch) < eagerBatch {
+			select {
+			case <-committed:
+				break collect
+			case p := <-n.proposeCh:
+				batch = drain(append(batch, p))
+			case <-n.ctx.Done():
+				fail(drain(batch), ErrStopped)
+				return
+			}
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-n.ctx.Done():
@@ -152,6 +178,9 @@ func (n *Node) runProposer() {
 		}
 		start := time.Now()
 		f := n.raft.Apply(data, n.cfg.ApplyTimeout)
+		for len(committed) > 0 {
+			<-committed
+		}
 		// One goroutine per entry waits for its outcome. It is not tracked
 		// by n.wg: raft leaves a future unresolved when it shuts down with
 		// the entry still queued, and Shutdown must not wait for that.
@@ -160,6 +189,10 @@ func (n *Node) runProposer() {
 		go func() {
 			err := f.Error()
 			<-sem
+			select {
+			case committed <- struct{}{}:
+			default:
+			}
 			n.metrics.observeCommit(time.Since(start), len(batch))
 			if err != nil {
 				fail(batch, n.translate(err))
