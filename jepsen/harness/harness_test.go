@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -83,6 +84,75 @@ func TestScenariosAreWellFormed(t *testing.T) {
 				t.Errorf("%s: fault %s is not one of workload %s's", s.Name, f, s.Workload)
 			}
 		}
+	}
+}
+
+// TestFullMatrixInjectsEveryFault shows that the full matrix covers every
+// pairing it names: each scenario but the mixed ones has time for all its
+// faults in the nemesis's worst case (every fault and quiet period at its
+// longest, plus slack for injecting, healing and finding the leader);
+// register and set meet every fault but the clock, each coordination
+// workload a partition, a kill and a pause, and the matrix fits its time
+// bound.
+func TestFullMatrixInjectsEveryFault(t *testing.T) {
+	const slack = 2 * time.Second
+	covered := map[string]map[string]bool{}
+	for _, s := range Full() {
+		if s.Time == 0 {
+			t.Errorf("%s: no workload time of its own", s.Name)
+			continue
+		}
+		if strings.HasSuffix(s.Name, "-mixed") {
+			continue
+		}
+		q := quietEnds(s.Time)
+		lastStart := q + time.Duration(len(s.Faults)-1)*(maxFault+slack+maxQuiet)
+		if lastStart+minFault > s.Time-q {
+			t.Errorf("%s: %d faults in %s: the last may start at %s, too late for a %s run", s.Name, len(s.Faults), s.Time, lastStart, s.Time)
+		}
+		if covered[s.Workload] == nil {
+			covered[s.Workload] = map[string]bool{}
+		}
+		for _, f := range s.Faults {
+			if covered[s.Workload][f] {
+				t.Errorf("%s: %s meets %s in two scenarios", s.Name, s.Workload, f)
+			}
+			covered[s.Workload][f] = true
+		}
+	}
+	for w := range Workloads() {
+		var want []string
+		switch w {
+		case "register", "set":
+			want = WorkloadFaults(w)
+		case "crdt":
+			want = []string{"kill-", "pause-"}
+		default:
+			want = []string{"partition-", "kill-", "pause-"}
+		}
+		for _, f := range want {
+			ok := false
+			for g := range covered[w] {
+				ok = ok || strings.HasPrefix(g, f)
+			}
+			if !ok {
+				t.Errorf("workload %s: no scenario of its own with fault %s*", w, f)
+			}
+		}
+	}
+	for _, w := range []string{"lock", "counter", "semaphore"} {
+		if !covered[w]["clock"] {
+			t.Errorf("workload %s: no scenario of its own with the clock", w)
+		}
+	}
+	if est := Estimate(Full(), time.Minute); est > 38*time.Minute {
+		t.Errorf("full matrix estimated at %s, want at most 38m", est)
+	}
+	if est := Estimate(Quick(), 40*time.Second); est > 10*time.Minute {
+		t.Errorf("quick scenarios estimated at %s, want at most 10m", est)
+	}
+	if got := Estimate([]Scenario{{Workload: "set", Time: 10 * time.Second}, {Workload: "set"}}, time.Second); got != 11*time.Second+2*ScenarioOverhead("set") {
+		t.Errorf("Estimate = %s", got)
 	}
 }
 

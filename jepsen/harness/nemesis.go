@@ -376,6 +376,15 @@ func (nm *Nemesis) close() {
 // LeaderAfterHeal is how soon after a heal a leader must exist.
 const LeaderAfterHeal = 5 * time.Second
 
+// A fault lasts between minFault and maxFault, and is followed by
+// minQuiet to maxQuiet without faults.
+const (
+	minFault = 3 * time.Second
+	maxFault = 7 * time.Second
+	minQuiet = 2 * time.Second
+	maxQuiet = 4 * time.Second
+)
+
 // run injects faults from names, one at a time, until end (on the run's
 // clock) minus the tail; each fault lasts 3–7 s and is followed by 2–4 s
 // of quiet. It returns when the last fault is healed.
@@ -384,9 +393,9 @@ func (nm *Nemesis) run(ctx context.Context, names []string, end time.Duration) {
 	all := Faults()
 	order := e.rng.Perm(len(names))
 	for k := 0; ctx.Err() == nil; k++ {
-		dur := 3*time.Second + time.Duration(e.rng.Int64N(int64(4*time.Second)))
+		dur := minFault + time.Duration(e.rng.Int64N(int64(maxFault-minFault)))
 		left := end - time.Duration(e.Clock.Now())
-		if left < 3*time.Second {
+		if left < minFault {
 			return
 		}
 		dur = min(dur, left)
@@ -409,8 +418,8 @@ func (nm *Nemesis) run(ctx context.Context, names []string, end time.Duration) {
 			nm.anomaly(fmt.Sprintf("heal of %s (%s) failed: %v", f.Name, detail, herr))
 		}
 		nm.checkLeader(f.Name)
-		quiet := 2*time.Second + time.Duration(e.rng.Int64N(int64(2*time.Second)))
-		if time.Duration(e.Clock.Now())+quiet+3*time.Second > end {
+		quiet := minQuiet + time.Duration(e.rng.Int64N(int64(maxQuiet-minQuiet)))
+		if time.Duration(e.Clock.Now())+quiet+minFault > end {
 			return
 		}
 		sleepCtx(ctx, quiet)

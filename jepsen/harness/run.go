@@ -296,7 +296,7 @@ func run(ctx context.Context, sc Scenario, opts Options, dir string) (checks []C
 	}()
 
 	// Warm-up: the cluster must serve before any fault.
-	warm := min(5*time.Second, opts.Time/6)
+	warm := quietEnds(opts.Time)
 	sleepCtx(runCtx, warm)
 	okWarm := e.okOps.Load()
 	nm.Info("warmup", fmt.Sprintf("%d ok operations in %s", okWarm, warm))
@@ -308,8 +308,7 @@ func run(ctx context.Context, sc Scenario, opts Options, dir string) (checks []C
 	checks = append(checks, warmCheck)
 
 	if len(sc.Faults) > 0 {
-		tail := min(5*time.Second, opts.Time/6)
-		nm.run(runCtx, sc.Faults, opts.Time-tail)
+		nm.run(runCtx, sc.Faults, opts.Time-quietEnds(opts.Time))
 	}
 	wg.Wait()
 	nm.Info("workload", fmt.Sprintf("stopped: %d ok operations", e.okOps.Load()))
@@ -340,6 +339,10 @@ func run(ctx context.Context, sc Scenario, opts Options, dir string) (checks []C
 	checks = append(checks, cv)
 	return checks, werr
 }
+
+// quietEnds is how long a run of workload time t goes without faults at
+// its start (the warm-up) and at its end.
+func quietEnds(t time.Duration) time.Duration { return min(5*time.Second, t/6) }
 
 func logEngineName(e string) string {
 	if e == "" {

@@ -121,16 +121,20 @@ func (semaphoreWorkload) Run(ctx context.Context, e *Env) error {
 			time.Sleep(CoordTTL + time.Second)
 			p.Return, p.Type = e.Clock.Now(), history.TypeOK
 			e.record(cc.rec, p)
-			cc.semWitness(sid) // its own key is gone, others may hold
+			cc.semWitness(sid) // its own key is most likely gone, others may hold
 		} else {
 			time.Sleep(time.Duration(10+rng.IntN(50)) * time.Millisecond)
-			octx, cancel := e.opCtx()
-			_, err = cc.c.Delete(octx, key)
-			cancel()
-			if err != nil {
-				cc.drop()
-				return
-			}
+		}
+		// Even after the pause: a new leader gives every session a fresh
+		// TTL (session-renew-all), so a session paused across a leader
+		// change can outlive the pause, its permits and key with it. Its
+		// release must not leave the key behind.
+		octx, cancel = e.opCtx()
+		_, err = cc.c.Delete(octx, key)
+		cancel()
+		if err != nil {
+			cc.drop()
+			return
 		}
 		rel := cc.op(history.FSemRelease, semName)
 		rel.Session, rel.N, rel.Token = sid, k, acq.Token

@@ -16,6 +16,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -74,7 +75,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	full := fs.Bool("full", false, "run the full matrix (make jepsen)")
 	names := fs.String("scenario", "", "comma-separated scenario names (see jepsen list), or workload:fault+fault")
 	seed := fs.Uint64("seed", 0, "seed of the nemesis schedule, targets and operation mix (0: random, printed)")
-	dur := fs.Duration("time", 0, "workload time per scenario (default 40s quick, 60s otherwise)")
+	dur := fs.Duration("time", 0, "workload time of every scenario, instead of each one's own (40-60s; 40s quick, 60s otherwise for scenarios without one)")
 	nodes := fs.Int("nodes", 0, "cluster size (default 3 quick, 5 otherwise)")
 	rate := fs.Float64("rate", 150, "operations per second, all clients together")
 	perNode := fs.Int("clients-per-node", 2, "clients bound to each member")
@@ -169,7 +170,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ClientsPerNode: *perNode, OpTimeout: *opTimeout, MinOKBeforeFaults: *minOK, KeepData: *keep, Log: stdout,
 		LogEngine: *logEngine,
 	}
-	fmt.Fprintf(stdout, "jepsen: %d scenario(s), seed %d, %s each, %d nodes, rate %.0f/s, log engine %s\n", len(scs), *seed, *dur, *nodes, *rate, *logEngine)
+	fmt.Fprintf(stdout, "jepsen: %d scenario(s), seed %d, %s each, %d nodes, rate %.0f/s, log engine %s\n", len(scs), *seed, timeRange(scs, *dur), *nodes, *rate, *logEngine)
+	est, over := harness.Estimate(scs, *dur), overheads(scs)
+	fmt.Fprintf(stdout, "jepsen: estimated total %s (workload time %s, start-up, final checks and tear-down %s)\n", est, est-over, over)
 	var results []*harness.Result
 	for _, sc := range scs {
 		if ctx.Err() != nil {
@@ -182,6 +185,32 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		results = append(results, r)
 	}
 	return table(stdout, results)
+}
+
+// timeRange describes the workload times of scs: "45s", or "40s-50s"
+// when they differ (def for the scenarios without one).
+func timeRange(scs []harness.Scenario, def time.Duration) string {
+	lo, hi := def, def
+	for i, s := range scs {
+		t := cmp.Or(s.Time, def)
+		if i == 0 {
+			lo, hi = t, t
+		}
+		lo, hi = min(lo, t), max(hi, t)
+	}
+	if lo == hi {
+		return lo.String()
+	}
+	return lo.String() + "-" + hi.String()
+}
+
+// overheads is the part of harness.Estimate that is not workload time.
+func overheads(scs []harness.Scenario) time.Duration {
+	var d time.Duration
+	for _, s := range scs {
+		d += harness.ScenarioOverhead(s.Workload)
+	}
+	return d
 }
 
 func printAnomalies(w io.Writer, r *harness.Result) {
@@ -238,13 +267,15 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdList(w io.Writer) int {
-	fmt.Fprintln(w, "quick scenarios:")
-	for _, s := range harness.Quick() {
-		fmt.Fprintf(w, "  %-28s %-9s %s\n", s.Name, s.Workload, strings.Join(s.Faults, ","))
-	}
-	fmt.Fprintln(w, "full matrix:")
-	for _, s := range harness.Full() {
-		fmt.Fprintf(w, "  %-28s %-9s %s\n", s.Name, s.Workload, strings.Join(s.Faults, ","))
+	for _, l := range []struct {
+		title string
+		scs   []harness.Scenario
+		def   time.Duration // the workload time of scenarios without one
+	}{{"quick scenarios", harness.Quick(), 40 * time.Second}, {"full matrix", harness.Full(), 60 * time.Second}} {
+		fmt.Fprintf(w, "%s (%d, estimated %s):\n", l.title, len(l.scs), harness.Estimate(l.scs, l.def))
+		for _, s := range l.scs {
+			fmt.Fprintf(w, "  %-38s %-9s %-4s %s\n", s.Name, s.Workload, cmp.Or(s.Time, l.def), strings.Join(s.Faults, ","))
+		}
 	}
 	fmt.Fprintln(w, "faults:")
 	fs := harness.Faults()
