@@ -13,7 +13,10 @@
 //
 // # Semantics
 //
-// Sessions. A session lives while keepalives arrive (every TTL/3). Expiry
+// Sessions. A session lives while keepalives arrive (every TTL/3). The
+// keepalives of all sessions on one backend (one *client.Client, one
+// *node.Node) are batched into one request per tick, paced by the shortest
+// TTL/3 among them, however many sessions a process holds. Expiry
 // is decided by the leader, which proposes an expire command stamped with
 // its clock; the state machine never reads a clock. After a leader change
 // every live session gets a fresh TTL (the new leader's first command, as
@@ -31,7 +34,9 @@
 // its session; the state machine remembers the last 256 results per
 // session, so a retried acquire or release (after a broken connection or a
 // leader change) is applied once. A retried release never frees a newer
-// holder's grant.
+// holder's grant. A Session numbers its own requests up from 1; IDs with
+// the top bit set (CallerRequestIDBit) belong to the caller, who chooses
+// them with Latch.CountDownID, so the two can never collide.
 //
 // Fenced locks. Lock waits in strict FIFO order of the acquire commands
 // in the log, until granted or its context ends (the wait is withdrawn;
@@ -66,6 +71,7 @@
 // waits in strict FIFO order, without barging: a large request at the head
 // blocks smaller ones behind it. Never more than N permits are held.
 // Release(k) returns k permits (0: all); a session's end returns them all.
+// Token is the log position of the newest grant still held (0: none).
 //
 // Barriers. NewBarrier(s, name, N) is a cyclic barrier: Await blocks until
 // N parties arrived, then all proceed and learn the generation (the log
@@ -78,7 +84,9 @@
 //
 // Latches. NewLatch(ctx, s, name, count) creates the latch (idempotent with
 // the same count, ErrMismatch otherwise). CountDown applies once per
-// request ID; Await blocks until the count is zero. A latch is a durable
+// request ID; CountDownID takes an ID the caller chooses, so that a
+// count-down whose answer was lost can be sent again and counts once.
+// Await blocks until the count is zero. A latch is a durable
 // object, not tied to a session: it survives the sessions that used it and
 // lives until Delete.
 //

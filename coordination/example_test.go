@@ -321,3 +321,62 @@ func ExampleNewLatch() {
 	// left: 0
 	// await: <nil>
 }
+
+func ExampleLatch_CountDownID() {
+	n, stop := startExampleNode()
+	defer stop()
+	ctx := context.Background()
+
+	s, err := coordination.NewSession(n)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	latch, err := coordination.NewLatch(ctx, s, "migrations", 3)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Migration 42 is done. Its count-down may be sent again (its answer
+	// was lost, say): with the same ID it counts once.
+	for range 2 {
+		left, err := latch.CountDownID(ctx, 42)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("left:", left)
+	}
+	// Output:
+	// left: 2
+	// left: 2
+}
+
+func ExampleSemaphore_Token() {
+	n, stop := startExampleNode()
+	defer stop()
+	ctx := context.Background()
+
+	s, err := coordination.NewSession(n)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	sem, err := coordination.NewSemaphore(s, "exports", 2)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := sem.Acquire(ctx, 1); err != nil {
+		log.Fatal(err)
+	}
+	first := sem.Token()
+	if err := sem.Release(ctx, 0); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("released:", sem.Token())
+	if err := sem.Acquire(ctx, 1); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("later grant, larger token:", sem.Token() > first)
+	// Output:
+	// released: 0
+	// later grant, larger token: true
+}

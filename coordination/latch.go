@@ -43,9 +43,47 @@ func NewLatch(ctx context.Context, s *Session, name string, count int) (*Latch, 
 }
 
 // CountDown decrements the count (never below zero) and returns the new
-// count. When it reaches zero every Await returns.
+// count. When it reaches zero every Await returns. Its request ID is the
+// session's own: a call retried by the backend (after a broken connection
+// or a leader change) applies once, but a second CountDown is a second
+// count-down (see CountDownID).
 func (l *Latch) CountDown(ctx context.Context) (int64, error) {
-	res, err := l.lb.CountDownLatch(ctx, l.name, api.LatchRequest{Session: l.s.id, RequestID: l.s.nextRequestID()})
+	return l.countDown(ctx, l.s.nextRequestID())
+}
+
+// Caller-chosen request IDs. A Session numbers its own requests 1, 2, 3,
+// ... and never reaches the top half of the ID space, so an ID the caller
+// chooses is sent with CallerRequestIDBit set and cannot collide with the
+// session's own requests. Caller IDs run from 1 to MaxCallerRequestID; the
+// CLI uses the same space (statenode latch countdown --session S
+// --request-id N sends CallerRequestIDBit|N, and its random IDs set the
+// next bit too, above every caller ID).
+const (
+	// CallerRequestIDBit is set in the wire request ID of every
+	// caller-chosen ID (CountDownID's id is sent as CallerRequestIDBit|id).
+	CallerRequestIDBit = 1 << 63
+	// MaxCallerRequestID is the largest ID CountDownID accepts.
+	MaxCallerRequestID = 1<<62 - 1
+)
+
+// CountDownID is CountDown with a request ID the caller chooses, from 1 to
+// MaxCallerRequestID. IDs are remembered per session, not per latch: an ID
+// must be unique among the caller-chosen IDs of the latch's session, over
+// every latch it counts down. A count-down whose answer was lost (a
+// timeout, a broken connection) can be sent again with the same ID and is
+// applied once, answering the count it left behind. An ID out of
+// range fails at once and sends nothing. The session remembers the ID
+// while it lives, until 256 newer requests of the session have applied: a
+// resend must come before that.
+func (l *Latch) CountDownID(ctx context.Context, id uint64) (int64, error) {
+	if id == 0 || id > MaxCallerRequestID {
+		return 0, fmt.Errorf("coordination: count down latch %q: request ID %d is not in 1..%d", l.name, id, uint64(MaxCallerRequestID))
+	}
+	return l.countDown(ctx, CallerRequestIDBit|id)
+}
+
+func (l *Latch) countDown(ctx context.Context, reqID uint64) (int64, error) {
+	res, err := l.lb.CountDownLatch(ctx, l.name, api.LatchRequest{Session: l.s.id, RequestID: reqID})
 	if err != nil {
 		return 0, fmt.Errorf("coordination: count down latch %q: %w", l.name, translate(err))
 	}

@@ -28,8 +28,9 @@ type Semaphore struct {
 	name    string
 	permits int64
 
-	mu   sync.Mutex
-	held int64
+	mu    sync.Mutex
+	held  int64
+	token uint64 // of the newest grant while held > 0
 }
 
 // NewSemaphore returns semaphore name of the given number of permits for
@@ -68,6 +69,7 @@ func (m *Semaphore) acquire(ctx context.Context, n int, try bool) error {
 	}
 	m.mu.Lock()
 	m.held += res.Count
+	m.token = max(m.token, res.Token)
 	m.mu.Unlock()
 	return nil
 }
@@ -82,7 +84,7 @@ func (m *Semaphore) Release(ctx context.Context, n int) error {
 	}
 	m.mu.Lock()
 	if n == 0 || int64(n) >= m.held {
-		m.held = 0
+		m.held, m.token = 0, 0
 	} else {
 		m.held -= int64(n)
 	}
@@ -95,6 +97,21 @@ func (m *Semaphore) Held() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.held
+}
+
+// Token is the grant token of the newest Acquire whose permits this
+// Semaphore still holds, 0 if it holds none. It is the log position of the
+// command that granted the permits: the acquire itself or, for a waiter,
+// the command that let it through (a release, a withdrawn wait ahead of
+// it, a session end). Tokens share the position space of lock fencing
+// tokens and election terms and never decrease across grants of the
+// semaphore; the waiters granted by one command share one. Use it to order
+// or tag a holder's work; it does not fence writes (PutFenced takes lock
+// tokens only).
+func (m *Semaphore) Token() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.token
 }
 
 // Info describes the semaphore: size, holders, waiters.

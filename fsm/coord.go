@@ -85,7 +85,7 @@ const (
 	OpBarrierCancel    CoordOp = 18 // Session, Name, Token = the await's or enter's RequestID: withdraw it
 	OpBarrierReset     CoordOp = 19 // Session, RequestID, Name: repair a broken barrier (breaks a waiting generation)
 	OpLatchCreate      CoordOp = 20 // Session, RequestID, Name, N = count
-	OpLatchCountDown   CoordOp = 21 // Session, RequestID, Name
+	OpLatchCountDown   CoordOp = 21 // Session, RequestID, Name; result Count = new count, Token = initial count
 	OpLatchDelete      CoordOp = 22 // Session, RequestID, Name
 	opCoordMax                 = OpLatchDelete
 )

@@ -480,7 +480,9 @@ func (c *coordState) latchCountDown(r *CoordRequest, changed *[]string) CoordRes
 		l.count--
 		*changed = append(*changed, latchKey(r.Name))
 	}
-	return CoordResult{Count: l.count}
+	// Token carries the initial count: remembered with the result, so a
+	// retried count-down answers it too.
+	return CoordResult{Count: l.count, Token: uint64(l.initial)}
 }
 
 func (c *coordState) latchDelete(r *CoordRequest, changed *[]string) CoordResult {

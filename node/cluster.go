@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -244,6 +246,14 @@ func (n *Node) Members(ctx context.Context) ([]MemberInfo, error) {
 func (n *Node) AddVoter(ctx context.Context, id, raftAddr, httpAddr string) error {
 	if id == "" || raftAddr == "" {
 		return fmt.Errorf("%w: member id and raft address are required", fsm.ErrInvalid)
+	}
+	if strings.ContainsAny(id, memberIDForbidden) {
+		return fmt.Errorf("%w: member id %q must not contain any of %q", fsm.ErrInvalid, id, memberIDForbidden)
+	}
+	for _, a := range []string{raftAddr, httpAddr} {
+		if _, _, err := net.SplitHostPort(a); a != "" && err != nil {
+			return fmt.Errorf("%w: member address %q: %v", fsm.ErrInvalid, a, err)
+		}
 	}
 	return n.onLeader(ctx, internalJoin, joinRequest{ID: id, RaftAddr: raftAddr, HTTPAddr: httpAddr}, func(ctx context.Context) error {
 		f := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, n.timeout(ctx))

@@ -140,6 +140,10 @@ type Config struct {
 	GossipConfig
 }
 
+// memberIDForbidden are the characters a member ID must not contain (they
+// separate IDs and addresses in flags such as --initial-cluster).
+const memberIDForbidden = " ,=/"
+
 // DefaultConfig returns the production defaults. ID, DataDir and addresses
 // must still be set.
 func DefaultConfig() Config {
@@ -186,7 +190,7 @@ func (c *Config) Validate() error {
 	if c.ID == "" {
 		errs = append(errs, errors.New("ID is required"))
 	}
-	if strings.ContainsAny(c.ID, " ,=/") {
+	if strings.ContainsAny(c.ID, memberIDForbidden) {
 		errs = append(errs, fmt.Errorf("ID %q must not contain spaces, ',', '=' or '/'", c.ID))
 	}
 	if c.DataDir == "" {

@@ -220,14 +220,15 @@ func (n *Node) CreateLatch(ctx context.Context, name string, req api.LatchReques
 }
 
 // CountDownLatch decrements latch name (not below zero) once per request
-// ID: a retried count-down is applied once. A missing latch is
-// fsm.ErrNotFound.
+// ID: a retried count-down is applied once and answers as the first did.
+// The answer holds the new count and the latch's initial count. A missing
+// latch is fsm.ErrNotFound.
 func (n *Node) CountDownLatch(ctx context.Context, name string, req api.LatchRequest) (*api.LatchInfo, error) {
 	res, err := n.coord(ctx, &fsm.CoordRequest{Op: fsm.OpLatchCountDown, Session: req.Session, RequestID: req.RequestID, Name: name})
 	if err != nil {
 		return nil, err
 	}
-	return &api.LatchInfo{Name: name, Count: res.Count}, nil
+	return &api.LatchInfo{Name: name, Count: res.Count, Initial: int64(res.Token)}, nil
 }
 
 // DeleteLatch deletes latch name; its waiters fail with fsm.ErrNotFound.

@@ -447,6 +447,8 @@ func TestHTTPBadInput(t *testing.T) {
 		{"watch empty key", "GET", "/v1/watch?key=", nil, 400, api.CodeInvalid},
 		{"add member malformed", "POST", "/v1/members", []byte(`{"id":`), 400, api.CodeBadRequest},
 		{"add member without address", "POST", "/v1/members", []byte(`{"id":"n9"}`), 400, api.CodeInvalid},
+		{"add member with a bad id", "POST", "/v1/members", []byte(`{"id":"n 9","raft_addr":"127.0.0.1:1"}`), 400, api.CodeInvalid},
+		{"add member with a bad address", "POST", "/v1/members", []byte(`{"id":"n9","raft_addr":"nowhere"}`), 400, api.CodeInvalid},
 		{"add member unknown field", "POST", "/v1/members", []byte(`{"id":"n9","raft_addr":"x:1","role":"voter"}`), 400, api.CodeBadRequest},
 		{"remove unknown member", "DELETE", "/v1/members/n9", nil, 404, api.CodeUnknownMember},
 		{"transfer malformed", "POST", "/v1/leader/transfer", []byte(`{"to":"n2"}`), 400, api.CodeBadRequest},

@@ -4,19 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/statenode/statenode/api"
+	"github.com/statenode/statenode/client"
 )
 
-type membersCmd struct{}
+// membersCmd lists and changes the cluster's membership, like etcdctl
+// member list|add|remove.
+type membersCmd struct {
+	List   membersListCmd   `cmd:"" default:"withargs" help:"List the members (the default: statenode members is statenode members list)."`
+	Add    membersAddCmd    `cmd:"" help:"Add a voting member; start it first with neither --bootstrap nor --join, and it waits to be added."`
+	Remove membersRemoveCmd `cmd:"" help:"Remove a member (a dead one, or one being retired); stop its agent afterwards."`
+}
+
+type membersListCmd struct{}
 
 // Run prints a table "ID RAFT_ADDR HTTP_ADDR VOTER LEADER" (text) or the
 // member list (json), sorted by ID.
-func (membersCmd) Run(rc *runContext) error {
+func (membersListCmd) Run(rc *runContext) error {
 	cl, err := rc.newClient()
 	if err != nil {
 		return err
@@ -45,6 +55,110 @@ func (membersCmd) Run(rc *runContext) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%t\n", m.ID, m.RaftAddr, m.HTTPAddr, m.Voter, m.Leader)
 	}
 	return tw.Flush()
+}
+
+// membersAddCmd adds a voter. Its address flags are read neither from the
+// environment nor from a --config file: an agent's STATENODE_RAFT_ADDR or
+// "raft-addr" must not name the member being added.
+type membersAddCmd struct {
+	ID       string `arg:"" name:"id" help:"The new member's --id."`
+	RaftAddr string `name:"raft-addr" required:"" env:"-" config:"-" placeholder:"HOST:PORT" help:"The new member's Raft address (its --raft-advertise or --raft-addr)."`
+	HTTPAddr string `name:"http-addr" required:"" env:"-" config:"-" placeholder:"HOST:PORT" help:"The new member's client API address (its --http-advertise or --http-addr)."`
+}
+
+// Run validates the arguments, asks the leader (found by the client) to
+// add the voter, and prints "OK added id=ID raft=HOST:PORT http=HOST:PORT"
+// (text) or the new member (json). The new member catches up from the
+// leader's log or a snapshot once it runs.
+func (c *membersAddCmd) Run(rc *runContext) error {
+	if err := validMemberID(c.ID); err != nil {
+		return err
+	}
+	for _, a := range []struct{ flag, addr string }{{"--raft-addr", c.RaftAddr}, {"--http-addr", c.HTTPAddr}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return fmt.Errorf("%w: %s %q is not HOST:PORT", errUsage, a.flag, a.addr)
+		}
+	}
+	cl, err := rc.newClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := rc.requestContext()
+	defer cancel()
+	if err := cl.AddMember(ctx, c.ID, c.RaftAddr, c.HTTPAddr); err != nil {
+		return fmt.Errorf("add member %s: %w", c.ID, err)
+	}
+	m := api.Member{ID: c.ID, RaftAddr: c.RaftAddr, HTTPAddr: c.HTTPAddr, Voter: true}
+	if rc.g.Output == "json" {
+		return writeJSON(rc.stdout, m)
+	}
+	_, err = fmt.Fprintf(rc.stdout, "OK added id=%s raft=%s http=%s\n", m.ID, m.RaftAddr, m.HTTPAddr)
+	return err
+}
+
+type membersRemoveCmd struct {
+	ID string `arg:"" name:"id" help:"ID of the member to remove (statenode members lists them)."`
+}
+
+// Run asks the leader (found by the client, so any member may be asked,
+// the one being removed included) to remove the member, and prints "OK
+// removed id=ID raft=HOST:PORT http=HOST:PORT" (text) or the removed member
+// (json). An ID that is not a member is an error naming the members.
+func (c *membersRemoveCmd) Run(rc *runContext) error {
+	if err := validMemberID(c.ID); err != nil {
+		return err
+	}
+	cl, err := rc.newClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := rc.requestContext()
+	defer cancel()
+	// The addresses are only for the report; the leader decides whether
+	// the ID is a member.
+	removed := api.Member{ID: c.ID}
+	before, listErr := cl.Members(ctx)
+	for _, m := range before {
+		if m.ID == c.ID {
+			removed = m
+		}
+	}
+	if err := cl.RemoveMember(ctx, c.ID); err != nil {
+		if errors.Is(err, client.ErrUnknownMember) {
+			if listErr != nil {
+				return fmt.Errorf("unknown member: %s", c.ID)
+			}
+			return fmt.Errorf("unknown member: %s (members: %s)", c.ID, memberIDs(before))
+		}
+		return fmt.Errorf("remove member %s: %w", c.ID, err)
+	}
+	removed.Leader = false
+	if rc.g.Output == "json" {
+		return writeJSON(rc.stdout, removed)
+	}
+	_, err = fmt.Fprintf(rc.stdout, "OK removed id=%s raft=%s http=%s\n", removed.ID, orDash(removed.RaftAddr), orDash(removed.HTTPAddr))
+	return err
+}
+
+// validMemberID checks id as the agent checks --id (node.Config.Validate),
+// so that a malformed ID never reaches the cluster.
+func validMemberID(id string) error {
+	if id == "" || strings.ContainsAny(id, " ,=/") {
+		return fmt.Errorf("%w: member ID %q must be non-empty without spaces, ',', '=' or '/'", errUsage, id)
+	}
+	return nil
+}
+
+// memberIDs is the members' IDs, sorted and joined by commas.
+func memberIDs(ms []api.Member) string {
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	slices.Sort(ids)
+	return strings.Join(ids, ", ")
 }
 
 type statusCmd struct{}

@@ -19,7 +19,9 @@ import (
 // The returned resolver gives way to environment variables: kong applies
 // resolvers after environment variables, which would make the file beat the
 // environment. Precedence is flag > environment > file > default, so a flag
-// whose STATENODE_* variable is set is left alone here.
+// whose STATENODE_* variable is set is left alone here. A flag tagged
+// config:"-" is never read from the file (members add --raft-addr names
+// another member, not the agent whose file this may be).
 func loadConfigFile(r io.Reader) (kong.Resolver, error) {
 	values := map[string]any{}
 	dec := json.NewDecoder(r)
@@ -64,6 +66,9 @@ func (r *configResolver) Validate(app *kong.Application) error {
 }
 
 func (r *configResolver) Resolve(_ *kong.Context, _ *kong.Path, flag *kong.Flag) (any, error) {
+	if flag.Tag.Get("config") == "-" {
+		return nil, nil
+	}
 	for _, env := range flag.Envs {
 		if _, ok := os.LookupEnv(env); ok {
 			return nil, nil // the environment wins over the file

@@ -43,7 +43,9 @@
 //	statenode kv del KEY [--prefix]    # prints "deleted=N revision=R"
 //	statenode kv cas KEY --rev N VALUE # put only if KEY's mod revision is N (0: absent)
 //	statenode kv watch [PREFIX] [--rev N]   # "PUT key value" / "DELETE key" lines until Ctrl-C
-//	statenode members                  # ID RAFT_ADDR HTTP_ADDR VOTER LEADER
+//	statenode members [list]           # ID RAFT_ADDR HTTP_ADDR VOTER LEADER
+//	statenode members add ID --raft-addr HOST:PORT --http-addr HOST:PORT   # "OK added id=..."
+//	statenode members remove ID        # "OK removed id=..."; any member may be asked
 //	statenode status                   # one row per endpoint in --addr
 //	statenode leader                   # id=... http=... raft=...
 //	statenode leader transfer [--to ID]

@@ -33,7 +33,7 @@ type CLI struct {
 	Agent   agentCmd   `cmd:"" help:"Run a cluster member until SIGINT or SIGTERM."`
 	Dev     devCmd     `cmd:"" help:"Run a throw-away single-node cluster for development."`
 	KV      kvCmd      `cmd:"" name:"kv" help:"Read, write and watch keys."`
-	Members membersCmd `cmd:"" help:"List the cluster's members."`
+	Members membersCmd `cmd:"" help:"List, add or remove the cluster's members (list is the default)."`
 	CRDT    crdtCmd    `cmd:"" name:"crdt" help:"Read and update CRDTs (counters, sets, registers) served by any member; needs --gossip-addr on the agents."`
 	Status  statusCmd  `cmd:"" help:"Show the status of each endpoint in --addr."`
 	Leader  leaderCmd  `cmd:"" help:"Show or move the cluster's leader."`
