@@ -62,7 +62,7 @@ func TestDecodeErrors(t *testing.T) {
 func TestTxnRoundTrip(t *testing.T) {
 	req := api.TxnRequest{
 		Compare: []api.Compare{api.CompareModRevision("a", api.ResultEqual, 0), api.CompareValue("b", api.ResultNotEqual, []byte{0xfe}), api.CompareVersion("c", api.ResultGreater, 2), api.CompareCreateRevision("d", api.ResultLess, 9)},
-		Success: []api.Op{api.PutOp("a", []byte("v")), api.PutOp("e", nil), {Type: api.OpGet, Key: []byte("p"), Prefix: true, Limit: 3}},
+		Success: []api.Op{api.PutOp("a", []byte("v")), api.PutOp("e", nil), {Type: api.OpPut, Key: []byte("eph"), Value: []byte("v"), Session: 1 << 20}, {Type: api.OpGet, Key: []byte("p"), Prefix: true, Limit: 3}},
 		Failure: []api.Op{api.DeleteOp("a"), {Type: api.OpDelete, Key: []byte{0xff}, Prefix: true, PrevKV: true}},
 	}
 	b, err := json.Marshal(req)

@@ -410,10 +410,11 @@ func (c Compare) MarshalJSON() ([]byte, error) {
 
 type opWire struct {
 	keyValueWire
-	Type   string `json:"type"`
-	Prefix bool   `json:"prefix"`
-	Limit  int64  `json:"limit"`
-	PrevKV bool   `json:"prev_kv"`
+	Type    string `json:"type"`
+	Prefix  bool   `json:"prefix"`
+	Limit   int64  `json:"limit"`
+	PrevKV  bool   `json:"prev_kv"`
+	Session uint64 `json:"session"`
 }
 
 // UnmarshalJSON implements json.Unmarshaler; unknown members are an error.
@@ -426,7 +427,7 @@ func (op *Op) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return err
 	}
-	*op = Op{Type: w.Type, Key: key, Value: value, Prefix: w.Prefix, Limit: w.Limit, PrevKV: w.PrevKV}
+	*op = Op{Type: w.Type, Key: key, Value: value, Prefix: w.Prefix, Limit: w.Limit, PrevKV: w.PrevKV, Session: w.Session}
 	return nil
 }
 
@@ -449,6 +450,10 @@ func (op Op) MarshalJSON() ([]byte, error) {
 	}
 	if op.PrevKV {
 		b = append(b, `,"prev_kv":true`...)
+	}
+	if op.Session != 0 {
+		b = append(b, `,"session":`...)
+		b = strconv.AppendUint(b, op.Session, 10)
 	}
 	return append(b, '}'), nil
 }

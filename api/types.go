@@ -140,14 +140,16 @@ type Compare struct {
 // Op is one operation of a transaction.
 //
 // JSON: {"type":"put","key":"k","value":"v","prev_kv":true},
+// {"type":"put","key":"k","value":"v","session":1179648} (ephemeral),
 // {"type":"get","key":"p/","prefix":true,"limit":10}, {"type":"delete","key":"k"}.
 type Op struct {
-	Type   string // OpPut, OpGet, OpDelete
-	Key    []byte
-	Value  []byte // OpPut only
-	Prefix bool   // OpGet, OpDelete: every key starting with Key (Key may be empty: all keys)
-	Limit  int64  // OpGet: at most this many keys; 0 = no limit
-	PrevKV bool   // OpPut, OpDelete: return the previous key-values in the result
+	Type    string // OpPut, OpGet, OpDelete
+	Key     []byte
+	Value   []byte // OpPut only
+	Prefix  bool   // OpGet, OpDelete: every key starting with Key (Key may be empty: all keys)
+	Limit   int64  // OpGet: at most this many keys; 0 = no limit
+	PrevKV  bool   // OpPut, OpDelete: return the previous key-values in the result
+	Session uint64 // OpPut: attach the key to this session (deleted when it ends); 0 = none
 }
 
 // TxnRequest is the body of POST /v1/txn: if every Compare holds, Success

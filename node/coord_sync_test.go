@@ -89,7 +89,23 @@ func TestHTTPCoordSyncRoutes(t *testing.T) {
 	a = h.str(http.MethodPut, fmt.Sprintf("/v1/kv/eph?raw&session=%d", s.ID), "v")
 	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
 	assert.Equal(t, s.ID, n.FSM().EphemeralSession([]byte("eph")))
+
+	// The same through POST /v1/txn: a session on a non-put op, or a
+	// missing session, is refused and writes nothing.
+	rev = n.FSM().Revision()
+	a = h.str(http.MethodPost, "/v1/txn", fmt.Sprintf(`{"success":[{"type":"delete","key":"eph","session":%d}]}`, s.ID))
+	assert.Equal(t, http.StatusBadRequest, a.status, "%s", a.body)
+	a = h.str(http.MethodPost, "/v1/txn", fmt.Sprintf(`{"success":[{"type":"put","key":"ok","value":"1"},{"type":"put","key":"eph2","value":"v","session":%d}]}`, s.ID+1))
+	assert.Equal(t, http.StatusNotFound, a.status, "%s", a.body)
+	assert.Equal(t, api.CodeSessionNotFound, a.code(t))
+	assert.Equal(t, rev, n.FSM().Revision(), "a refused txn writes nothing, not even its other ops")
+	a = h.str(http.MethodPost, "/v1/txn", fmt.Sprintf(`{"success":[{"type":"put","key":"eph2","value":"v","session":%d}]}`, s.ID))
+	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
+	assert.Equal(t, s.ID, n.FSM().EphemeralSession([]byte("eph2")))
+
 	require.NoError(t, n.DestroySession(ctx, s.ID))
-	_, err = n.Get(ctx, []byte("eph"), node.Linearizable)
-	require.ErrorIs(t, err, node.ErrKeyNotFound, "the key went with its session")
+	for _, k := range []string{"eph", "eph2"} {
+		_, err = n.Get(ctx, []byte(k), node.Linearizable)
+		require.ErrorIs(t, err, node.ErrKeyNotFound, "%s went with its session", k)
+	}
 }

@@ -705,8 +705,10 @@ func opsToFSM(branch string, ops []api.Op) ([]fsm.Op, error) {
 			return nil, fmt.Errorf("%w: %s[%d]: prev_kv set on a get op", fsm.ErrInvalid, branch, i)
 		case op.Limit < 0:
 			return nil, fmt.Errorf("%w: %s[%d]: negative limit %d", fsm.ErrInvalid, branch, i, op.Limit)
+		case typ != fsm.OpPut && op.Session != 0:
+			return nil, fmt.Errorf("%w: %s[%d]: session set on a %s op (only a put is ephemeral)", fsm.ErrInvalid, branch, i, op.Type)
 		}
-		out[i] = fsm.Op{Type: typ, Key: op.Key, Value: op.Value, Prefix: op.Prefix, Limit: op.Limit, PrevKV: op.PrevKV}
+		out[i] = fsm.Op{Type: typ, Key: op.Key, Value: op.Value, Prefix: op.Prefix, Limit: op.Limit, PrevKV: op.PrevKV, Session: op.Session}
 	}
 	return out, nil
 }
