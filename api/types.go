@@ -236,6 +236,9 @@ type AddMemberRequest struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	HTTPAddr string `json:"http_addr"`
+	// NonVoter adds a member that replicates and serves stale reads but
+	// does not vote.
+	NonVoter bool `json:"non_voter,omitempty"`
 }
 
 // TransferLeaderRequest is the body of POST /v1/leader/transfer; an empty ID

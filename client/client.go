@@ -870,7 +870,17 @@ func (c *Client) Members(ctx context.Context) ([]api.Member, error) {
 // AddMember adds a voting member with the given Raft and client API
 // addresses (a node started without state waits to be added).
 func (c *Client) AddMember(ctx context.Context, id, raftAddr, httpAddr string) error {
-	body, err := json.Marshal(api.AddMemberRequest{ID: id, RaftAddr: raftAddr, HTTPAddr: httpAddr})
+	return c.addMember(ctx, api.AddMemberRequest{ID: id, RaftAddr: raftAddr, HTTPAddr: httpAddr})
+}
+
+// AddNonvoter adds a member that replicates the log and serves stale reads
+// but does not vote.
+func (c *Client) AddNonvoter(ctx context.Context, id, raftAddr, httpAddr string) error {
+	return c.addMember(ctx, api.AddMemberRequest{ID: id, RaftAddr: raftAddr, HTTPAddr: httpAddr, NonVoter: true})
+}
+
+func (c *Client) addMember(ctx context.Context, req api.AddMemberRequest) error {
+	body, err := json.Marshal(req)
 	if err != nil {
 		return err
 	}

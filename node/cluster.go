@@ -244,24 +244,38 @@ func (n *Node) Members(ctx context.Context) ([]MemberInfo, error) {
 // AddVoter adds (or updates) a voting member and records its client API
 // address. Forwarded to the leader if this node is not it.
 func (n *Node) AddVoter(ctx context.Context, id, raftAddr, httpAddr string) error {
-	if id == "" || raftAddr == "" {
+	return n.addMember(ctx, joinRequest{ID: id, RaftAddr: raftAddr, HTTPAddr: httpAddr})
+}
+
+// AddNonvoter adds a member that receives the log and serves stale reads
+// but does not vote (and so never counts toward a quorum), and records its
+// client API address. Forwarded to the leader if this node is not it.
+func (n *Node) AddNonvoter(ctx context.Context, id, raftAddr, httpAddr string) error {
+	return n.addMember(ctx, joinRequest{ID: id, RaftAddr: raftAddr, HTTPAddr: httpAddr, NonVoter: true})
+}
+
+func (n *Node) addMember(ctx context.Context, r joinRequest) error {
+	if r.ID == "" || r.RaftAddr == "" {
 		return fmt.Errorf("%w: member id and raft address are required", fsm.ErrInvalid)
 	}
-	if strings.ContainsAny(id, memberIDForbidden) {
-		return fmt.Errorf("%w: member id %q must not contain any of %q", fsm.ErrInvalid, id, memberIDForbidden)
+	if strings.ContainsAny(r.ID, memberIDForbidden) {
+		return fmt.Errorf("%w: member id %q must not contain any of %q", fsm.ErrInvalid, r.ID, memberIDForbidden)
 	}
-	for _, a := range []string{raftAddr, httpAddr} {
+	for _, a := range []string{r.RaftAddr, r.HTTPAddr} {
 		if _, _, err := net.SplitHostPort(a); a != "" && err != nil {
 			return fmt.Errorf("%w: member address %q: %v", fsm.ErrInvalid, a, err)
 		}
 	}
-	return n.onLeader(ctx, internalJoin, joinRequest{ID: id, RaftAddr: raftAddr, HTTPAddr: httpAddr}, func(ctx context.Context) error {
-		f := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, n.timeout(ctx))
-		if err := f.Error(); err != nil {
+	return n.onLeader(ctx, internalJoin, r, func(ctx context.Context) error {
+		add := n.raft.AddVoter
+		if r.NonVoter {
+			add = n.raft.AddNonvoter
+		}
+		if err := add(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, n.timeout(ctx)).Error(); err != nil {
 			return n.translate(err)
 		}
-		if httpAddr != "" {
-			_, err := n.apply(ctx, &fsm.Command{Type: fsm.CmdPutMember, Member: &fsm.Member{ID: id, RaftAddr: raftAddr, HTTPAddr: httpAddr}})
+		if r.HTTPAddr != "" {
+			_, err := n.apply(ctx, &fsm.Command{Type: fsm.CmdPutMember, Member: &fsm.Member{ID: r.ID, RaftAddr: r.RaftAddr, HTTPAddr: r.HTTPAddr}})
 			return err
 		}
 		return nil

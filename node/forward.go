@@ -49,13 +49,14 @@ type joinRequest struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr,omitempty"`
 	HTTPAddr string `json:"http_addr,omitempty"`
+	NonVoter bool   `json:"non_voter,omitempty"`
 }
 
 func (n *Node) registerInternal(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+internalApply, n.handleInternalApply)
 	mux.HandleFunc("POST "+internalReadIndex, n.handleInternalReadIndex)
 	mux.HandleFunc("POST "+internalJoin, n.handleInternalMember(func(ctx context.Context, r joinRequest) error {
-		return n.AddVoter(ctx, r.ID, r.RaftAddr, r.HTTPAddr)
+		return n.addMember(ctx, r)
 	}))
 	mux.HandleFunc("POST "+internalRemove, n.handleInternalMember(func(ctx context.Context, r joinRequest) error {
 		return n.Remove(ctx, r.ID)
@@ -290,7 +291,7 @@ func (n *Node) onLeader(ctx context.Context, path string, req joinRequest, local
 
 // join asks the members listed in Config.Join, in turn, to add this node.
 func (n *Node) join(ctx context.Context) error {
-	body, _ := json.Marshal(joinRequest{ID: n.cfg.ID, RaftAddr: n.RaftAddr(), HTTPAddr: n.httpAdvertise()})
+	body, _ := json.Marshal(joinRequest{ID: n.cfg.ID, RaftAddr: n.RaftAddr(), HTTPAddr: n.httpAdvertise(), NonVoter: n.cfg.NonVoter})
 	var last error
 	for attempt := 0; ; attempt++ {
 		for _, addr := range n.cfg.Join {

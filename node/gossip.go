@@ -115,9 +115,10 @@ type GossipConfig struct {
 	// the "local" one: a membership event runs it at once anyway, so the
 	// interval only bounds how soon a retry happens.
 	GossipReconcileInterval time.Duration
-	// NonVoter makes this node join (through gossip) as a Raft non-voter:
-	// it replicates the log and serves stale reads, watches and CRDTs, but
-	// does not count toward quorum. Requires GossipAddr.
+	// NonVoter makes this node join as a Raft non-voter, through gossip
+	// or through Join: it replicates the log and serves stale reads,
+	// watches and CRDTs, but does not count toward quorum. Requires
+	// GossipAddr or Join.
 	NonVoter bool
 }
 
@@ -138,8 +139,8 @@ func (c *Config) validateGossip() []error {
 		errs = append(errs, errors.New("GossipDeadRemoveAfter, GossipReconcileInterval and BootstrapExpect must not be negative"))
 	}
 	if c.GossipAddr == "" {
-		if c.BootstrapExpect > 0 || c.NonVoter || len(c.GossipJoin) > 0 || c.GossipDeadRemoveAfter > 0 || c.GossipAdvertise != "" {
-			errs = append(errs, errors.New("GossipJoin, GossipAdvertise, GossipDeadRemoveAfter, BootstrapExpect and NonVoter need GossipAddr"))
+		if c.BootstrapExpect > 0 || (c.NonVoter && len(c.Join) == 0) || len(c.GossipJoin) > 0 || c.GossipDeadRemoveAfter > 0 || c.GossipAdvertise != "" {
+			errs = append(errs, errors.New("GossipJoin, GossipAdvertise, GossipDeadRemoveAfter and BootstrapExpect need GossipAddr; NonVoter needs GossipAddr or Join"))
 		}
 		return errs
 	}

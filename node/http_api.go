@@ -1098,10 +1098,10 @@ func (n *Node) handleAddMember(w http.ResponseWriter, r *http.Request) int {
 	if req.ID == "" || req.RaftAddr == "" {
 		return n.writeError(w, fmt.Errorf("%w: \"id\" and \"raft_addr\" are required", fsm.ErrInvalid))
 	}
-	if err := n.AddVoter(ctx, req.ID, req.RaftAddr, req.HTTPAddr); err != nil {
+	if err := n.addMember(ctx, joinRequest{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, NonVoter: req.NonVoter}); err != nil {
 		return n.writeError(w, err)
 	}
-	return writeJSONValue(w, http.StatusOK, api.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: true})
+	return writeJSONValue(w, http.StatusOK, api.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr, Voter: !req.NonVoter})
 }
 
 func (n *Node) handleRemoveMember(w http.ResponseWriter, r *http.Request) int {

@@ -590,3 +590,31 @@ func TestLinearizableReadRightAfterLeaderChange(t *testing.T) {
 		require.Equal(t, "v", string(kv.Value))
 	}
 }
+
+// A node started with NonVoter and Join joins as a non-voter: it
+// replicates (serves the data with stale reads) but is not a voter; and
+// AddNonvoter validates like AddVoter before anything reaches the log.
+func TestJoinAsNonVoter(t *testing.T) {
+	c := nodetest.MakeJoinedCluster(t, 3, nodetest.WithConfig(func(i int, cfg *node.Config) {
+		cfg.NonVoter = i == 2
+	}))
+	ctx := ctxT(t, 60*time.Second)
+	ms, err := c.Leader(t).Members(ctx)
+	require.NoError(t, err)
+	voters := map[string]bool{}
+	for _, m := range ms {
+		voters[m.ID] = m.Voter
+	}
+	require.Equal(t, map[string]bool{c.Node(0).ID(): true, c.Node(1).ID(): true, c.Node(2).ID(): false}, voters)
+	_, err = c.Leader(t).Put(ctx, []byte("nv"), []byte("replicated"))
+	require.NoError(t, err)
+	c.EnsureSame(t)
+	kv, err := c.Node(2).Get(ctx, []byte("nv"), node.Stale)
+	require.NoError(t, err)
+	require.Equal(t, "replicated", string(kv.Value))
+
+	rev := c.Leader(t).Status().Revision
+	require.ErrorIs(t, c.Node(2).AddNonvoter(ctx, "bad id", "127.0.0.1:1", ""), fsm.ErrInvalid)
+	require.ErrorIs(t, c.Node(2).AddNonvoter(ctx, "n9", "nowhere", ""), fsm.ErrInvalid)
+	require.Equal(t, rev, c.Leader(t).Status().Revision, "refused adds change nothing")
+}

@@ -64,6 +64,7 @@ type membersAddCmd struct {
 	ID       string `arg:"" name:"id" help:"The new member's --id."`
 	RaftAddr string `name:"raft-addr" required:"" env:"-" config:"-" placeholder:"HOST:PORT" help:"The new member's Raft address (its --raft-advertise or --raft-addr)."`
 	HTTPAddr string `name:"http-addr" required:"" env:"-" config:"-" placeholder:"HOST:PORT" help:"The new member's client API address (its --http-advertise or --http-addr)."`
+	NonVoter bool   `name:"non-voter" env:"-" config:"-" help:"Add it as a non-voter: it replicates and serves stale reads but does not vote."`
 }
 
 // Run validates the arguments, asks the leader (found by the client) to
@@ -86,10 +87,14 @@ func (c *membersAddCmd) Run(rc *runContext) error {
 	defer cl.Close()
 	ctx, cancel := rc.requestContext()
 	defer cancel()
-	if err := cl.AddMember(ctx, c.ID, c.RaftAddr, c.HTTPAddr); err != nil {
+	add := cl.AddMember
+	if c.NonVoter {
+		add = cl.AddNonvoter
+	}
+	if err := add(ctx, c.ID, c.RaftAddr, c.HTTPAddr); err != nil {
 		return fmt.Errorf("add member %s: %w", c.ID, err)
 	}
-	m := api.Member{ID: c.ID, RaftAddr: c.RaftAddr, HTTPAddr: c.HTTPAddr, Voter: true}
+	m := api.Member{ID: c.ID, RaftAddr: c.RaftAddr, HTTPAddr: c.HTTPAddr, Voter: !c.NonVoter}
 	if rc.g.Output == "json" {
 		return writeJSON(rc.stdout, m)
 	}

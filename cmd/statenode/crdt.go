@@ -22,7 +22,7 @@ type gossipFlags struct {
 	GossipProfile         string        `name:"gossip-profile" enum:"lan,local" default:"lan" help:"Gossip timings: lan, or local (fast failure detection on one host)."`
 	GossipDeadRemoveAfter time.Duration `name:"gossip-dead-remove-after" default:"0s" help:"Remove from Raft a member gossip reports dead or left for this long; 0 never does (see docs/OPERATIONS.md for the trade-off)."`
 	BootstrapExpect       int           `name:"bootstrap-expect" default:"0" help:"Form a new cluster once this many servers are seen in gossip (the lowest ID bootstraps); needs --gossip-addr."`
-	NonVoter              bool          `name:"non-voter" help:"Join through gossip as a Raft non-voter: replicates and serves stale reads and CRDTs, no vote; needs --gossip-addr."`
+	NonVoter              bool          `name:"non-voter" help:"Join as a Raft non-voter (through gossip or --join): replicates and serves stale reads and CRDTs, no vote; needs --gossip-addr or --join."`
 }
 
 // apply copies the flags into cfg.
