@@ -27,13 +27,11 @@ type membersListCmd struct{}
 // Run prints a table "ID RAFT_ADDR HTTP_ADDR VOTER LEADER" (text) or the
 // member list (json), sorted by ID.
 func (membersListCmd) Run(rc *runContext) error {
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	members, err := cl.Members(ctx)
 	if err != nil {
 		return err
@@ -80,13 +78,11 @@ func (c *membersAddCmd) Run(rc *runContext) error {
 			return fmt.Errorf("%w: %s %q is not HOST:PORT", errUsage, a.flag, a.addr)
 		}
 	}
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	add := cl.AddMember
 	if c.NonVoter {
 		add = cl.AddNonvoter
@@ -114,13 +110,11 @@ func (c *membersRemoveCmd) Run(rc *runContext) error {
 	if err := validMemberID(c.ID); err != nil {
 		return err
 	}
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	// The addresses are only for the report; the leader decides whether
 	// the ID is a member.
 	removed := api.Member{ID: c.ID}
@@ -237,13 +231,11 @@ type leaderShowCmd struct{}
 // Run prints "id=ID http=HOST:PORT raft=HOST:PORT" (text) or the leader
 // (json). No known leader is an error.
 func (leaderShowCmd) Run(rc *runContext) error {
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	st, err := cl.Status(ctx)
 	if err != nil {
 		return err
@@ -270,13 +262,11 @@ type leaderTransferCmd struct {
 // the new leader, and prints "OK id=... http=... raft=..." (text) or the new
 // leader (json).
 func (c *leaderTransferCmd) Run(rc *runContext) error {
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	before, err := cl.Status(ctx)
 	if err != nil {
 		return err

@@ -329,13 +329,11 @@ type electLeaderCmd struct {
 // Run prints "leader=ID term=T value=V" (text) or the election (json);
 // nobody leading is an error.
 func (c *electLeaderCmd) Run(rc *runContext) error {
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	e, err := cl.ElectionLeader(ctx, c.Name)
 	if err != nil {
 		return err
@@ -360,13 +358,11 @@ type sessionLsCmd struct{}
 // sessions (json). REMAINING is the expiry deadline, stamped with the
 // leader's clock, minus this machine's clock.
 func (sessionLsCmd) Run(rc *runContext) error {
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	sessions, err := cl.Sessions(ctx)
 	if err != nil {
 		return err
@@ -400,13 +396,11 @@ func (c *sessionRmCmd) Run(rc *runContext) error {
 	if c.ID == 0 {
 		return fmt.Errorf("%w: 0 is not a session ID", errUsage)
 	}
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	err = cl.DestroySession(ctx, c.ID)
 	if errors.Is(err, client.ErrSessionNotFound) {
 		return fmt.Errorf("session not found: %d", c.ID)

@@ -224,13 +224,11 @@ type semInfoCmd struct {
 // "-" for none, waiters in grant order) or the SemaphoreInfo (json).
 // permits=0: nobody holds or waits.
 func (c *semInfoCmd) Run(rc *runContext) error {
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	info, err := cl.SemaphoreInfo(ctx, c.Name)
 	if err != nil {
 		return err
@@ -571,13 +569,11 @@ type barrierInfoCmd struct {
 // (text; "-" for no IDs, broken=0: not broken) or the BarrierInfo (json).
 // parties=0: the barrier is idle.
 func (c *barrierInfoCmd) Run(rc *runContext) error {
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	info, err := cl.BarrierInfo(ctx, c.Name)
 	if err != nil {
 		return err
@@ -769,13 +765,11 @@ type latchGetCmd struct {
 
 // Run prints "initial=I count=C" (text) or the LatchInfo (json).
 func (c *latchGetCmd) Run(rc *runContext) error {
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	info, err := cl.LatchInfo(ctx, c.Name)
 	if err != nil {
 		return latchError(c.Name, err)

@@ -151,13 +151,11 @@ func crdtUpdate(rc *runContext, f func(context.Context, *client.Client) (*api.CR
 }
 
 func crdtRun(rc *runContext, show bool, f func(context.Context, *client.Client) (*api.CRDTValue, error)) error {
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	v, err := f(ctx, cl)
 	if err != nil {
 		return err

@@ -33,6 +33,17 @@ func (rc *runContext) newClient() (*client.Client, error) {
 	})
 }
 
+// connect is the prologue of a one-request command: a client for the --addr
+// endpoints and a context bounded by --timeout; done releases both.
+func (rc *runContext) connect() (*client.Client, context.Context, func(), error) {
+	cl, err := rc.newClient()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := rc.requestContext()
+	return cl, ctx, func() { cancel(); cl.Close() }, nil
+}
+
 // requestContext bounds one client request by --timeout.
 func (rc *runContext) requestContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(rc.ctx, rc.g.Timeout)
@@ -76,13 +87,11 @@ func (c *kvPutCmd) Run(rc *runContext) error {
 	if err != nil {
 		return err
 	}
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	var resp *api.PutResponse
 	if c.Session != 0 {
 		resp, err = cl.PutEphemeral(ctx, c.Key, value, c.Session)
@@ -130,13 +139,11 @@ func (c *kvGetCmd) Run(rc *runContext) error {
 	if c.Limit != 0 && !c.Prefix {
 		return fmt.Errorf("%w: --limit needs --prefix", errUsage)
 	}
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	if c.Prefix {
 		resp, err := cl.Range(ctx, c.Key, c.readOptions()...)
 		if err != nil {
@@ -181,13 +188,11 @@ type kvLsCmd struct {
 // Run prints the keys one per line (text) or the RangeResponse, without
 // values, (json).
 func (c *kvLsCmd) Run(rc *runContext) error {
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	opts := (&kvGetCmd{Stale: c.Stale, Rev: c.Rev, Limit: c.Limit}).readOptions()
 	resp, err := cl.Range(ctx, c.Prefix, append(opts, client.WithKeysOnly())...)
 	if err != nil {
@@ -204,13 +209,11 @@ type kvDelCmd struct {
 // Run prints "deleted=N revision=R" (text) or the DeleteResponse (json).
 // Deleting a missing key is not an error (deleted=0).
 func (c *kvDelCmd) Run(rc *runContext) error {
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	var resp *api.DeleteResponse
 	if c.Prefix {
 		resp, err = cl.DeletePrefix(ctx, c.Key)
@@ -243,13 +246,11 @@ func (c *kvCasCmd) Run(rc *runContext) error {
 	if err != nil {
 		return err
 	}
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connect()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := rc.requestContext()
-	defer cancel()
+	defer done()
 	resp, err := cl.CompareAndSwap(ctx, c.Key, value, c.Rev)
 	if errors.Is(err, client.ErrCASFailed) {
 		if c.Rev == 0 {
