@@ -353,6 +353,7 @@ func Latch(ops []history.Op) Result {
 		}
 		var c int64
 		var final *history.Op
+		created, openedBefore := false, opened
 		invoked := map[id]int64{} // first call of each ID
 		ok := map[id]*history.Op{}
 		maybe := map[id]bool{}
@@ -360,6 +361,9 @@ func Latch(ops []history.Op) Result {
 			res.Ops++
 			switch o.F {
 			case history.FLatchCreate:
+				if o.Type == history.TypeOK {
+					created = true
+				}
 				if o.Size > 0 {
 					if c != 0 && c != o.Size {
 						res.Anomalies = append(res.Anomalies, fmt.Sprintf("latch %s: created with counts %d and %d", name, c, o.Size))
@@ -440,6 +444,15 @@ func Latch(ops []history.Op) Result {
 		if final == nil {
 			if len(invoked) > 0 {
 				res.Anomalies = append(res.Anomalies, fmt.Sprintf("latch %s: no successful final read", name))
+			}
+			continue
+		}
+		if final.Count == history.LatchAbsent {
+			// Nothing deletes latches in this workload: a latch may be
+			// absent only if no create and no count-down was acknowledged.
+			if created || len(ok) > 0 || opened > openedBefore {
+				res.Anomalies = append(res.Anomalies, fmt.Sprintf("latch %s: absent at the end although acknowledged (create ok: %t, %d count-downs, %d awaits): %s",
+					name, created, len(ok), opened-openedBefore, final))
 			}
 			continue
 		}

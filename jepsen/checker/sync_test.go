@@ -124,10 +124,20 @@ func TestLatch(t *testing.T) {
 	// past zero: the extra count-down answers 0
 	wantValid(t, Latch(append(append([]history.Op(nil), base...), lcd(0, 1, 101, 0, 7, 8), lcd(1, 2, 101, 0, 9, 10), lread(0))), true, "")
 
+	// Every create indeterminate (all members down) and no latch at the
+	// end: the creates failed, which is allowed.
+	wantValid(t, Latch([]history.Op{typ(lcreate(0, 1, 0), history.TypeInfo), typ(lcreate(1, 2, 0), history.TypeInfo), lread(history.LatchAbsent)}), true, "")
+
 	cases := []struct {
 		name, want string
 		ops        []history.Op
 	}{
+		{"acknowledged latch gone", "absent at the end", []history.Op{
+			typ(lcreate(0, 1, 0), history.TypeInfo), lcreate(1, 2, 0), lread(history.LatchAbsent),
+		}},
+		{"counted-down latch gone", "absent at the end", []history.Op{
+			typ(lcreate(0, 1, 0), history.TypeInfo), lcd(0, 1, 100, 2, 2, 3), lread(history.LatchAbsent),
+		}},
 		{"retry applied twice", "applied twice", append(append([]history.Op(nil), base[:3]...),
 			lcd(0, 1, 100, 1, 6, 7), lread(1))},
 		{"two IDs leave the same count", "both left 2", []history.Op{

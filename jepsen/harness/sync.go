@@ -294,6 +294,13 @@ func (latchWorkload) Final(ctx context.Context, e *Env) error {
 				rec.Add(op)
 				break
 			}
+			if errors.Is(err, client.ErrObjectNotFound) {
+				// Never created: every create may have failed (the
+				// checker requires that none was acknowledged).
+				op.Type, op.Count = history.TypeOK, history.LatchAbsent
+				rec.Add(op)
+				break
+			}
 			op.Type, op.Err = history.TypeFail, err.Error()
 			rec.Add(op)
 			if time.Now().After(deadline) || ctx.Err() != nil {

@@ -66,7 +66,7 @@ const (
 	FLatchCreate = "latch-create" // Key, Session, Size → Count
 	FCountDown   = "count-down"   // Key, Session, ReqID → Count after it
 	FLatchAwait  = "latch-await"  // Key → Count (0 when it returned ok)
-	FLatchRead   = "latch-read"   // final: Key → Count
+	FLatchRead   = "latch-read"   // final: Key → Count (LatchAbsent: no such latch)
 	FBarrier     = "barrier"      // cyclic barrier await: Key, Session, Size → Token (generation), Arrival; Culprit when broken
 	FSessionEnd  = "session-end"  // the client ended Session on purpose: Value "destroy" or "orphan"
 	FSessions    = "sessions"     // final: the IDs of the sessions alive at the end of the workload → Values
@@ -324,3 +324,6 @@ func ReadEvents(path string) ([]Event, error) {
 	}
 	return evs, sc.Err()
 }
+
+// LatchAbsent is the Count of a final latch read that found no such latch.
+const LatchAbsent = -1
