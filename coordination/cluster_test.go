@@ -265,7 +265,7 @@ func TestElectionSingleLeader(t *testing.T) {
 	defer cancel()
 	// Well above a failover on a loaded 2-core machine: this test is about
 	// single leadership, not about expiry.
-	const ttl = 6 * time.Second
+	const ttl = 12 * time.Second
 
 	var leading atomic.Int32
 	var terms []uint64

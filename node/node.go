@@ -39,7 +39,12 @@ type Node struct {
 	gsp     atomic.Pointer[gossipState] // nil unless Config.GossipAddr is set; stored after the HTTP server starts (gossip.go)
 
 	proposeCh chan *proposal
-	readCh    chan *readWaiter
+	// proposerDone is closed when runProposer returns; inflight counts
+	// the log entries it handed to Raft whose outcome is not known yet.
+	proposerDone    chan struct{}
+	proposerStarted atomic.Bool
+	inflight        atomic.Int64
+	readCh          chan *readWaiter
 
 	// leaderReady is the term in which this node, as leader, committed a
 	// barrier: from then on its commit index covers every entry committed
@@ -128,6 +133,7 @@ func New(cfg Config) (*Node, error) {
 		limits:       limits,
 		fsm:          fsm.New(fsm.Config{HistoryRetention: cfg.HistoryRetention}),
 		proposeCh:    make(chan *proposal, 4096),
+		proposerDone: make(chan struct{}),
 		readCh:       make(chan *readWaiter, 4096),
 		leaderChange: make(chan struct{}),
 		ctx:          ctx,
@@ -223,6 +229,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 
 	n.goFunc(n.observeLeader)
+	n.proposerStarted.Store(true)
 	n.goFunc(n.runProposer)
 	n.goFunc(n.runReadIndex)
 	n.goFunc(n.runLeaderDuties)
@@ -278,6 +285,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		if n.raft != nil {
+			n.drainInflight(ctx)
 			if err := n.shutdownRaft(ctx); err != nil {
 				errs = append(errs, err)
 			}
@@ -297,6 +305,37 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.stopErr = errors.Join(errs...)
 	})
 	return n.stopErr
+}
+
+// drainInflight gives the entries already handed to Raft a moment to
+// resolve before Raft stops: Raft never resolves a future whose entry is
+// still queued inside it when it shuts down, and the goroutine waiting on
+// it would wait forever. With a quorum they resolve within a commit;
+// without one they wait at most two seconds.
+func (n *Node) drainInflight(ctx context.Context) {
+	if !n.proposerStarted.Load() {
+		return
+	}
+	deadline := time.NewTimer(2 * time.Second)
+	defer deadline.Stop()
+	select { // the proposer hands Raft nothing new once it returned
+	case <-n.proposerDone:
+	case <-deadline.C:
+		return
+	case <-ctx.Done():
+		return
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for n.inflight.Load() > 0 {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // shutdownRaft stops Raft. Raft waits for its replication goroutines, and

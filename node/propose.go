@@ -111,6 +111,7 @@ func (n *Node) applyLocal(ctx context.Context, cmd *fsm.Command) (*fsm.Response,
 // runProposer packs queued proposals into Raft log entries and applies
 // them, keeping at most maxInflightBatches entries in flight.
 func (n *Node) runProposer() {
+	defer close(n.proposerDone)
 	sem := make(chan struct{}, maxInflightBatches)
 	// committed gets a token whenever an entry's outcome is known; tokens
 	// older than the last entry sent are discarded.
@@ -183,10 +184,13 @@ func (n *Node) runProposer() {
 		}
 		// One goroutine per entry waits for its outcome. It is not tracked
 		// by n.wg: raft leaves a future unresolved when it shuts down with
-		// the entry still queued, and Shutdown must not wait for that.
+		// the entry still queued, and Shutdown must not wait for that
+		// (it waits a little for n.inflight: drainInflight).
 		// applyLocal stops waiting at Shutdown on its own (ErrStopped: the
 		// outcome is unknown), and this goroutine touches no store.
+		n.inflight.Add(1)
 		go func() {
+			defer n.inflight.Add(-1)
 			err := f.Error()
 			<-sem
 			select {
