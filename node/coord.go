@@ -27,15 +27,12 @@ const (
 	cancelTimeout = 5 * time.Second
 )
 
-// remoteWaitKey marks the context of a wait served for an HTTP client: if
-// this node stops leading, the wait ends with ErrNoLeader (the request ID
-// makes the client's retry on the new leader resume the same wait), so a
-// client is never stuck on a member cut off from the cluster.
-type remoteWaitKey struct{}
-
-// abandonWait reports whether a remote wait should move to another member.
+// abandonWait reports whether a remote wait should move to another member:
+// if this node stops leading, the wait ends with ErrNoLeader (the request
+// ID makes the client's retry on the new leader resume the same wait), so
+// a client is never stuck on a member cut off from the cluster.
 func (n *Node) abandonWait(ctx context.Context) bool {
-	return ctx.Value(remoteWaitKey{}) != nil && !n.isReadyLeader()
+	return isRemote(ctx) && !n.isReadyLeader()
 }
 
 // ErrWaitTimeout: a blocking acquire or campaign ended with its context;
@@ -69,7 +66,7 @@ func (n *Node) coord(ctx context.Context, req *fsm.CoordRequest) (*fsm.CoordResu
 // withdrawn, and the client's retry with the same request ID resumes the
 // wait on another member.
 func (n *Node) waitLocal(ctx context.Context, idx uint64) error {
-	if ctx.Value(remoteWaitKey{}) == nil {
+	if !isRemote(ctx) {
 		return n.fsm.WaitApplied(ctx, idx>>16)
 	}
 	for {

@@ -142,7 +142,7 @@ func (n *Node) coordRoute(w http.ResponseWriter, r *http.Request, f func(ctx con
 		return n.writeError(w, err)
 	}
 	defer cancel()
-	out, err := f(context.WithValue(ctx, remoteWaitKey{}, true))
+	out, err := f(ctx)
 	if err != nil {
 		return n.writeError(w, err)
 	}

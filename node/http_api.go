@@ -581,18 +581,27 @@ func requestKey(r *http.Request, q *kvQuery) ([]byte, error) {
 	return []byte(pk), nil
 }
 
-// requestContext is the request's context, bounded by the client's
-// X-Statenode-Timeout (milliseconds) if it sent one.
+// remoteKey marks the context of a request served for an HTTP client,
+// which can try another member: such a request does not wait out its
+// deadline on a member that has no leader or stopped leading (apply,
+// waitLocal).
+type remoteKey struct{}
+
+func isRemote(ctx context.Context) bool { return ctx.Value(remoteKey{}) != nil }
+
+// requestContext is the request's context, marked remote and bounded by
+// the client's X-Statenode-Timeout (milliseconds) if it sent one.
 func requestContext(r *http.Request) (context.Context, context.CancelFunc, error) {
+	ctx := context.WithValue(r.Context(), remoteKey{}, true)
 	v := r.Header[api.HeaderTimeout]
 	if len(v) == 0 {
-		return r.Context(), func() {}, nil
+		return ctx, func() {}, nil
 	}
 	ms, err := strconv.ParseInt(v[0], 10, 64)
 	if err != nil || ms <= 0 || ms > int64(24*time.Hour/time.Millisecond) {
 		return nil, nil, badRequest("header %s: %q is not a positive number of milliseconds", api.HeaderTimeout, v[0])
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(ms)*time.Millisecond)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
 	return ctx, cancel, nil
 }
 

@@ -2,9 +2,14 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/statenode/statenode/api"
+	"github.com/statenode/statenode/client"
 	"github.com/statenode/statenode/fsm"
 	"github.com/statenode/statenode/node"
 	"github.com/statenode/statenode/node/nodetest"
@@ -617,4 +624,57 @@ func TestJoinAsNonVoter(t *testing.T) {
 	require.ErrorIs(t, c.Node(2).AddNonvoter(ctx, "bad id", "127.0.0.1:1", ""), fsm.ErrInvalid)
 	require.ErrorIs(t, c.Node(2).AddNonvoter(ctx, "n9", "nowhere", ""), fsm.ErrInvalid)
 	require.Equal(t, rev, c.Leader(t).Status().Revision, "refused adds change nothing")
+}
+
+// TestCutOffMemberAnswersNoLeader: a client's write sent to a member cut
+// off from the majority is answered no_leader within a bound (two
+// election timeouts), not held until the client's deadline, so the Go
+// client moves on to a member that can take it.
+func TestCutOffMemberAnswersNoLeader(t *testing.T) {
+	c := nodetest.MakeCluster(t, 3)
+	ctx := ctxT(t, 60*time.Second)
+	cut := c.Followers(t)[0]
+	cutIdx := slices.Index(c.Nodes, cut)
+	c.Isolate(t, cutIdx)
+	waitFor(t, 10*time.Second, func() bool { return cut.Status().Leader.ID == "" })
+
+	// Raw HTTP, with a deadline of 30 s granted by the client.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+cut.HTTPAddr()+"/v1/kv/k?raw", strings.NewReader("v"))
+	require.NoError(t, err)
+	req.Header.Set(api.HeaderTimeout, "30000")
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	elapsed := time.Since(start)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s", body)
+	var e api.Error
+	require.NoError(t, json.Unmarshal(body, &e))
+	require.Equal(t, api.CodeNoLeader, e.Code)
+	require.Less(t, elapsed, 15*time.Second, "answered within the leaderless bound, not at the client's deadline")
+
+	// The Go client, with the cut-off member first, writes through the
+	// majority well within its deadline.
+	var eps []string
+	eps = append(eps, cut.HTTPAddr())
+	for _, n := range c.Nodes {
+		if n != cut {
+			eps = append(eps, n.HTTPAddr())
+		}
+	}
+	cl, err := client.New(client.Config{Endpoints: eps})
+	require.NoError(t, err)
+	defer cl.Close()
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err = cl.Put(pctx, "k", []byte("through the majority"))
+	require.NoError(t, err)
+	require.NoError(t, pctx.Err(), "written before the client's deadline")
+	kv, err := c.Leader(t).Get(ctx, []byte("k"), node.Linearizable)
+	require.NoError(t, err)
+	require.Equal(t, "through the majority", string(kv.Value))
+	_, err = cut.Get(ctx, []byte("k"), node.Stale)
+	require.ErrorIs(t, err, node.ErrKeyNotFound, "the cut-off member never applied it")
+	c.Heal(t)
 }

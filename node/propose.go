@@ -47,6 +47,7 @@ func (n *Node) apply(ctx context.Context, cmd *fsm.Command) (*fsm.Response, erro
 	}
 	var encoded []byte
 	backoff := time.Millisecond
+	var leaderless time.Time // since when a remote request finds no leader to take it
 	for {
 		if n.stopped() || n.raft == nil {
 			return nil, ErrStopped
@@ -69,6 +70,16 @@ func (n *Node) apply(ctx context.Context, cmd *fsm.Command) (*fsm.Response, erro
 		if err == nil || !retryable(err) {
 			return resp, err
 		}
+		// A client can try another member: do not hold its request on a
+		// member that has found no leader for longer than an election
+		// takes (a member cut off from the majority never will).
+		if isRemote(ctx) {
+			if leaderless.IsZero() {
+				leaderless = time.Now()
+			} else if time.Since(leaderless) >= n.leaderlessBound() {
+				return nil, err
+			}
+		}
 		// Certainly not applied: wait for the leader to change (or a short
 		// backoff, in case we raced with an election), then try again.
 		select {
@@ -82,6 +93,11 @@ func (n *Node) apply(ctx context.Context, cmd *fsm.Command) (*fsm.Response, erro
 		}
 	}
 }
+
+// leaderlessBound is how long a remote request waits for a leader before
+// it is answered no_leader: two election timeouts, time for an election
+// and its first heartbeat.
+func (n *Node) leaderlessBound() time.Duration { return 2 * n.cfg.ElectionTimeout }
 
 // retryable reports whether err guarantees the command was not applied.
 func retryable(err error) bool {
