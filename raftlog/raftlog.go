@@ -152,7 +152,8 @@ func Open(cfg Config) (_ *Store, err error) {
 			meta.Close()
 			return nil, fmt.Errorf("raftlog: open log: %w", err)
 		}
-		st.engine, log, st.stable = walEngine{w, meta}, w, &closableStable{inner: w}
+		// WAL.Close closes meta too.
+		st.engine, log, st.stable = w, w, &closableStable{inner: w}
 	default:
 		bolt, err := raftboltdb.New(raftboltdb.Options{
 			Path:        filepath.Join(raftDir, "raft.db"),
@@ -185,14 +186,6 @@ func Open(cfg Config) (_ *Store, err error) {
 	}
 	return st, nil
 }
-
-// walEngine closes a WAL and then its metadata database.
-type walEngine struct {
-	wal  *wal.WAL
-	meta *metadb.BoltMetaDB
-}
-
-func (e walEngine) Close() error { return errors.Join(e.wal.Close(), e.meta.Close()) }
 
 // hclogOr is the logger for the log engine: cfg.Logger, or one writing to
 // cfg.LogOutput (discarded when nil).
