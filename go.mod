@@ -10,7 +10,7 @@ require (
 	github.com/hashicorp/memberlist v0.7.0
 	github.com/hashicorp/raft v1.8.0
 	github.com/hashicorp/raft-boltdb/v2 v2.3.0
-	github.com/hashicorp/raft-wal v0.4.2
+	github.com/hashicorp/raft-wal v0.4.1
 	github.com/jackc/pgx/v5 v5.7.6
 	github.com/klauspost/compress v1.20.4
 	github.com/prometheus/client_golang v1.25.0
@@ -59,8 +59,3 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
-
-// raft-wal v0.4.2 (fixes to tail truncation and to a failed append's
-// rollback) imports go-metrics/compat, which go-metrics v0.7 dropped;
-// raft v1.8 and memberlist v0.7 build with v0.6.1.
-replace github.com/hashicorp/go-metrics => github.com/hashicorp/go-metrics v0.6.1
