@@ -1,6 +1,7 @@
 package raftlog
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -98,5 +99,48 @@ func TestStableWritesAfterCloseDoNotFail(t *testing.T) {
 		require.NoError(t, st.Stable.Set([]byte("k"), []byte("v")))
 		_, err = st.Stable.GetUint64([]byte("CurrentTerm"))
 		require.Error(t, err)
+	}
+}
+
+// A follower whose uncommitted tail conflicts with a new leader deletes
+// that tail (DeleteRange up to the last index) and appends the leader's
+// entries in its place. After a restart the log must read back exactly:
+// the kept prefix and the new entries. (raft-wal v0.4.0 marked the
+// truncated segment sealed without writing its index: reading the
+// reopened log hung, and this test ran into its timeout.)
+func TestTailTruncationSurvivesRestart(t *testing.T) {
+	for _, engine := range []string{EngineBolt, EngineWAL} {
+		t.Run(engine, func(t *testing.T) {
+			cfg := Config{Dir: t.TempDir(), NodeID: "n1", Engine: engine}
+			st, err := Open(cfg)
+			require.NoError(t, err)
+			entry := func(i uint64, term uint64) *raft.Log {
+				return &raft.Log{Index: i, Term: term, Type: raft.LogCommand, Data: []byte(fmt.Sprintf("t%d-%d", term, i))}
+			}
+			var logs []*raft.Log
+			for i := uint64(1); i <= 10; i++ {
+				logs = append(logs, entry(i, 1))
+			}
+			require.NoError(t, st.Log.StoreLogs(logs))
+			require.NoError(t, st.Log.DeleteRange(6, 10))
+			require.NoError(t, st.Log.StoreLogs([]*raft.Log{entry(6, 2), entry(7, 2), entry(8, 2)}))
+			require.NoError(t, st.Close())
+
+			st, err = Open(cfg)
+			require.NoError(t, err)
+			defer st.Close()
+			last, err := st.Log.LastIndex()
+			require.NoError(t, err)
+			require.EqualValues(t, 8, last)
+			for i := uint64(1); i <= 8; i++ {
+				want := entry(i, 1)
+				if i >= 6 {
+					want = entry(i, 2)
+				}
+				var l raft.Log
+				require.NoError(t, st.Log.GetLog(i, &l), "index %d", i)
+				require.Equal(t, string(want.Data), string(l.Data), "index %d", i)
+			}
+		})
 	}
 }
