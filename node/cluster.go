@@ -97,6 +97,10 @@ func (n *Node) isReadyLeader() bool {
 	return t != 0 && n.raft.State() == raft.Leader && n.raft.CurrentTerm() == t
 }
 
+// memberRecheck is how often a registered member re-reads its own entry in
+// the replicated member table when no leader change woke it.
+const memberRecheck = time.Second
+
 // runMemberRegistration keeps this node's addresses in the replicated member
 // table, so that others can forward to it and clients can find it.
 func (n *Node) runMemberRegistration() {
@@ -105,37 +109,49 @@ func (n *Node) runMemberRegistration() {
 	for {
 		changed := n.leaderChanged()
 		applied := n.fsm.AppliedIndex()
-		if got, ok := n.fsm.Member(n.cfg.ID); !ok || got != want {
-			if n.inConfiguration() && n.Leader().ID != "" {
-				ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
-				_, err := n.apply(ctx, &fsm.Command{Type: fsm.CmdPutMember, Member: &want})
-				cancel()
-				if err != nil && !n.stopped() {
-					n.log.Debug("member registration failed; will retry", "err", err)
-					select {
-					case <-n.ctx.Done():
-						return
-					case <-time.After(backoff):
-					}
-					backoff = min(backoff*2, 2*time.Second)
-					continue
+		got, ok := n.fsm.Member(n.cfg.ID)
+		registered := ok && got == want
+		if !registered && n.inConfiguration() && n.Leader().ID != "" {
+			ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+			_, err := n.apply(ctx, &fsm.Command{Type: fsm.CmdPutMember, Member: &want})
+			cancel()
+			if err != nil && !n.stopped() {
+				n.log.Debug("member registration failed; will retry", "err", err)
+				select {
+				case <-n.ctx.Done():
+					return
+				case <-time.After(backoff):
 				}
-				backoff = 50 * time.Millisecond
+				backoff = min(backoff*2, 2*time.Second)
 				continue
 			}
+			backoff = 50 * time.Millisecond
+			continue
 		}
-		// Wait for something that may change the picture: a leader change or
-		// a new apply (a restore, someone else's member update).
-		wctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
-		go func() {
+		if registered {
+			// Check again on a leader change, and once a second for
+			// changes made by others (a removal and re-join, a restore):
+			// waking on every apply cost a goroutine and a context per
+			// log entry.
 			select {
 			case <-changed:
-			case <-wctx.Done():
+			case <-time.After(memberRecheck):
+			case <-n.ctx.Done():
 			}
+		} else {
+			// Not yet in the configuration, or no leader: the next apply
+			// or leader change may make registration possible.
+			wctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+			go func() {
+				select {
+				case <-changed:
+				case <-wctx.Done():
+				}
+				cancel()
+			}()
+			_ = n.fsm.WaitApplied(wctx, applied+1)
 			cancel()
-		}()
-		_ = n.fsm.WaitApplied(wctx, applied+1)
-		cancel()
+		}
 		if n.stopped() {
 			return
 		}
