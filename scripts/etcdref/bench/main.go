@@ -84,8 +84,15 @@ func run(endpoints []string, mode string, clients, conns, total int) error {
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	p := func(q float64) time.Duration { return all[int(q*float64(len(all)-1))].Round(time.Microsecond) }
-	fmt.Printf("etcd %s clients=%d conns=%d total=%d leader=%s\n  Requests/sec:\t%.1f\n  p50 %v  p99 %v  p99.9 %v  slowest %v\n",
-		mode, clients, conns, len(all), leader, float64(len(all))/elapsed.Seconds(), p(.5), p(.99), p(.999), all[len(all)-1])
+	// The layout of `statenode bench`'s summary lines, for scripts that
+	// read both (bench-compare.sh).
+	fmt.Printf("etcd %s clients=%d conns=%d total=%d leader=%s\n  Requests/sec:\t%.4f\n", mode, clients, conns, len(all), leader, float64(len(all))/elapsed.Seconds())
+	for _, q := range []struct {
+		name string
+		q    float64
+	}{{"50", .5}, {"90", .9}, {"99", .99}, {"99.9", .999}} {
+		fmt.Printf("  %s%% in %.4f secs.\n", q.name, p(q.q).Seconds())
+	}
 	return nil
 }
 
