@@ -71,6 +71,9 @@ type FSM struct {
 	changed []string
 
 	wg sync.WaitGroup // watch goroutines
+	// watchEpoch (guarded by mu) changes when Restore installs a state that
+	// does not continue this one's history: every open watch ends (snapshot.go).
+	watchEpoch uint64
 }
 
 var (

@@ -229,8 +229,17 @@ func (w *snapWriter) flush() error {
 // closes. It builds the new state aside while streaming, checks its
 // invariants and trailer, and swaps it in only if everything holds: on
 // error (wrapping ErrCorrupt or ErrUnsupportedVersion, or a read error) the
-// old state is untouched. Watches whose next revision the new state no
-// longer retains end with a *CompactedError.
+// old state is untouched.
+//
+// Open watches go on only if the new state continues the history they have
+// seen: its revision is ahead of the old one and it retains every revision
+// after the old one (a follower catching up by snapshot from its own
+// cluster). Those whose next revision it no longer retains end with a
+// *CompactedError. Any other restore (a user restore, see
+// LoadedSnapshot.WriteForRestore, or one whose revision is not ahead) ends
+// every open watch with a *RestoredError: the events it would deliver next
+// are not changes to the state the watcher saw. Which watches end is local
+// to this replica; the state is not.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	st, err := readSnapshot(rc)
@@ -238,6 +247,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore snapshot: %w", err)
 	}
 	f.mu.Lock()
+	if old := &f.st; st.revision <= old.revision || st.compactRev > old.revision {
+		f.watchEpoch++
+	}
 	f.st = st
 	f.publishLocked()
 	f.mu.Unlock()
@@ -246,6 +258,23 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
+// RestoredError ends a watch when Restore replaced the state with one that
+// does not continue the history the watch had seen. errors.Is(err,
+// ErrCompacted) holds: as after a compaction, the watcher must read the
+// state again and watch from the revision of that read.
+type RestoredError struct {
+	Revision        int64 // store revision after the restore
+	CompactRevision int64 // its compact revision; reads and watches need a greater one
+}
+
+func (e *RestoredError) Error() string {
+	return fmt.Sprintf("fsm: watch ended: the state was replaced by a snapshot restore (now at revision %d, history from revision %d); read it again and watch from there",
+		e.Revision, e.CompactRevision+1)
+}
+
+// Is makes errors.Is(err, ErrCompacted) hold.
+func (e *RestoredError) Is(target error) bool { return target == ErrCompacted }
+
 // lastEvent is what Restore remembers of the latest event of a key.
 type lastEvent struct {
 	key []byte    // the key's bytes, shared by all its events and its item
@@ -253,16 +282,23 @@ type lastEvent struct {
 }
 
 func readSnapshot(rd io.Reader) (state, error) {
+	st, _, err := readSnapshotVersion(rd)
+	return st, err
+}
+
+// readSnapshotVersion decodes and checks a whole snapshot stream and
+// returns the state and the stream's format version.
+func readSnapshotVersion(rd io.Reader) (st state, version byte, err error) {
 	r := &snapReader{r: rd, buf: make([]byte, snapBufSize)}
-	st := newState()
+	st = newState()
 
 	magic := r.read(len(snapshotMagic))
 	if r.err == nil && !bytes.Equal(magic, snapshotMagic) {
-		return st, fmt.Errorf("%w: bad magic %q", ErrCorrupt, magic)
+		return st, version, fmt.Errorf("%w: bad magic %q", ErrCorrupt, magic)
 	}
-	version := r.byte()
+	version = r.byte()
 	if r.err == nil && version != snapshotVersion && version != snapshotVersionV2 && version != snapshotVersionV1 {
-		return st, fmt.Errorf("%w: snapshot version %d", ErrUnsupportedVersion, version)
+		return st, version, fmt.Errorf("%w: snapshot version %d", ErrUnsupportedVersion, version)
 	}
 	st.applied = r.uvarint()
 	st.revision = r.varint()
@@ -270,10 +306,10 @@ func readSnapshot(rd io.Reader) (state, error) {
 	st.lastTime = r.varint()
 	nEvents, nKeys, nMembers := r.uvarint(), r.uvarint(), r.uvarint()
 	if r.err != nil {
-		return st, r.err
+		return st, version, r.err
 	}
 	if st.compactRev < 0 || st.revision < st.compactRev {
-		return st, fmt.Errorf("%w: revision %d, compact revision %d", ErrCorrupt, st.revision, st.compactRev)
+		return st, version, fmt.Errorf("%w: revision %d, compact revision %d", ErrCorrupt, st.revision, st.compactRev)
 	}
 
 	// History: revisions must run contiguously from compactRev+1 to revision.
@@ -310,11 +346,11 @@ func readSnapshot(rd io.Reader) (state, error) {
 			break
 		}
 		if er := e.KV.ModRevision; er != rev && er != rev+1 || er <= st.compactRev {
-			return st, fmt.Errorf("%w: event %d has revision %d after revision %d", ErrCorrupt, i, er, rev)
+			return st, version, fmt.Errorf("%w: event %d has revision %d after revision %d", ErrCorrupt, i, er, rev)
 		}
 		rev = e.KV.ModRevision
 		if e.Type == EventPut && !validKV(&e.KV, rev) || e.PrevKV != nil && !validKV(e.PrevKV, rev-1) {
-			return st, fmt.Errorf("%w: event %d: inconsistent key-value", ErrCorrupt, i)
+			return st, version, fmt.Errorf("%w: event %d: inconsistent key-value", ErrCorrupt, i)
 		}
 		if le == nil {
 			le = &lastEvent{key: key}
@@ -328,10 +364,10 @@ func readSnapshot(rd io.Reader) (state, error) {
 		st.history.append(e)
 	}
 	if r.err != nil {
-		return st, r.err
+		return st, version, r.err
 	}
 	if rev != st.revision {
-		return st, fmt.Errorf("%w: history ends at revision %d, store revision is %d", ErrCorrupt, rev, st.revision)
+		return st, version, fmt.Errorf("%w: history ends at revision %d, store revision is %d", ErrCorrupt, rev, st.revision)
 	}
 
 	// Keys, strictly ascending.
@@ -356,10 +392,10 @@ func readSnapshot(rd io.Reader) (state, error) {
 			break
 		}
 		if len(key) == 0 || (i > 0 && bytes.Compare(prevKey, key) >= 0) {
-			return st, fmt.Errorf("%w: key %d out of order", ErrCorrupt, i)
+			return st, version, fmt.Errorf("%w: key %d out of order", ErrCorrupt, i)
 		}
 		if !validKV(kv, st.revision) {
-			return st, fmt.Errorf("%w: key %d: inconsistent key-value", ErrCorrupt, i)
+			return st, version, fmt.Errorf("%w: key %d: inconsistent key-value", ErrCorrupt, i)
 		}
 		prevKey = key
 		st.tree.ReplaceOrInsert(kv)
@@ -374,22 +410,22 @@ func readSnapshot(rd io.Reader) (state, error) {
 			break
 		}
 		if m.ID == "" || (i > 0 && m.ID <= prevID) {
-			return st, fmt.Errorf("%w: member %d out of order", ErrCorrupt, i)
+			return st, version, fmt.Errorf("%w: member %d out of order", ErrCorrupt, i)
 		}
 		prevID = m.ID
 		st.members[m.ID] = m
 	}
 	if r.err != nil {
-		return st, r.err
+		return st, version, r.err
 	}
 	if version >= 2 {
 		blob := r.readBytes()
 		if r.err != nil {
-			return st, r.err
+			return st, version, r.err
 		}
 		coord, err := decodeCoordState(blob, version >= 3)
 		if err != nil {
-			return st, fmt.Errorf("coordination state: %w", err)
+			return st, version, fmt.Errorf("coordination state: %w", err)
 		}
 		st.coord = coord
 	}
@@ -397,12 +433,12 @@ func readSnapshot(rd io.Reader) (state, error) {
 	sum := r.sum()
 	trailer := r.read(4)
 	if r.err != nil {
-		return st, r.err
+		return st, version, r.err
 	}
 	if got := binary.BigEndian.Uint32(trailer); got != sum {
-		return st, fmt.Errorf("%w: snapshot checksum %#08x, computed %#08x", ErrCorrupt, got, sum)
+		return st, version, fmt.Errorf("%w: snapshot checksum %#08x, computed %#08x", ErrCorrupt, got, sum)
 	}
-	return st, r.expectEOF()
+	return st, version, r.expectEOF()
 }
 
 // validKV checks the invariants of a stored key-value.

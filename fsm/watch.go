@@ -30,7 +30,7 @@ type WatchRequest struct {
 type WatchResponse struct {
 	Events   []Event // in revision order; events of one revision are never split across responses
 	Revision int64   // store revision when this response was built
-	Err      error   // set (with no events) if the watcher fell behind compaction: *CompactedError; the channel is closed after it
+	Err      error   // set (with no events) if the watcher fell behind compaction (*CompactedError) or a restore replaced the state (*RestoredError); both match ErrCompacted; the channel is closed after it
 }
 
 // Watch streams the events matching req, starting at req.StartRevision,
@@ -43,7 +43,9 @@ type WatchResponse struct {
 // after every apply: a slow consumer never blocks Apply and never loses
 // events. If it falls so far behind that the events it needs are compacted
 // away (or a snapshot install skips past them), it receives one response
-// with Err set to a *CompactedError and the channel is closed.
+// with Err set to a *CompactedError and the channel is closed. A Restore
+// that does not continue the history the watch has seen (see Restore) ends
+// it the same way with a *RestoredError.
 //
 // Events share their bytes with the store: treat them as read-only.
 func (f *FSM) Watch(ctx context.Context, req WatchRequest) (<-chan WatchResponse, error) {
@@ -63,6 +65,7 @@ func (f *FSM) Watch(ctx context.Context, req WatchRequest) (<-chan WatchResponse
 	}
 	f.mu.RLock()
 	rev, compactRev := f.st.revision, f.st.compactRev
+	w.epoch = f.watchEpoch
 	f.mu.RUnlock()
 	if w.next == 0 {
 		w.next = rev + 1
@@ -78,7 +81,8 @@ type watcher struct {
 	key    []byte
 	prefix bool
 	prevKV bool
-	next   int64 // first revision not yet examined
+	next   int64  // first revision not yet examined
+	epoch  uint64 // f.watchEpoch when the watch began
 	ch     chan WatchResponse
 }
 
@@ -125,6 +129,10 @@ func (w *watcher) collect() (resp WatchResponse, caughtUp bool) {
 	defer f.mu.RUnlock()
 	st := &f.st
 	resp.Revision = st.revision
+	if w.epoch != f.watchEpoch {
+		resp.Err = &RestoredError{Revision: st.revision, CompactRevision: st.compactRev}
+		return resp, true
+	}
 	if w.next <= st.compactRev {
 		resp.Err = &CompactedError{Requested: w.next, Oldest: st.compactRev + 1}
 		return resp, true

@@ -104,6 +104,13 @@ type Config struct {
 	// the proposer; concurrent writes share a commit. Default 256.
 	MaxBatch int
 
+	// MaxRestoreSize bounds a snapshot given to Restore (POST /v1/snapshot),
+	// in bytes; it is spooled to DataDir before anything changes. Default
+	// (0) DefaultMaxRestoreSize, 4 GiB: above any state a member holds in
+	// memory on common hosts, small enough that a runaway upload cannot
+	// quietly fill the data directory's disk.
+	MaxRestoreSize int64
+
 	// TLS, if set, secures the Raft stream layer and the HTTP API (the seam
 	// for a later TLS issue; nil = plain TCP).
 	TLS *tls.Config
@@ -162,6 +169,7 @@ func DefaultConfig() Config {
 		Limits:             fsm.DefaultLimits(),
 		ApplyTimeout:       10 * time.Second,
 		MaxBatch:           256,
+		MaxRestoreSize:     DefaultMaxRestoreSize,
 		Version:            "dev",
 		GossipConfig:       defaultGossipConfig(),
 	}

@@ -87,6 +87,7 @@ func (n *Node) registerAPI(mux *http.ServeMux, reg prometheus.Registerer) {
 	handle("DELETE /v1/members/{id}", n.handleRemoveMember)
 	handle("POST /v1/leader/transfer", n.handleTransferLeader)
 	n.registerCoord(handle)
+	n.registerSnapshot(handle)
 	n.registerGossipAPI(handle)
 	handle("GET /livez", func(w http.ResponseWriter, r *http.Request) int {
 		return writeText(w, http.StatusOK, "ok\n")

@@ -49,10 +49,29 @@
 //	statenode status                   # one row per endpoint in --addr
 //	statenode leader                   # id=... http=... raft=...
 //	statenode leader transfer [--to ID]
+//	statenode snapshot save FILE       # "OK saved FILE index=I revision=R size=N"
+//	statenode snapshot inspect FILE    # version=V index=I revision=R ... keys=K ... sessions=S locks=L ... size=N
+//	statenode snapshot restore --yes FILE   # replace the WHOLE cluster's state; "OK restored FILE revision=R keys=K"
 //	statenode version
 //
 // Exit status is 0 on success and 1 on any error, reported as one line on
 // stderr: "statenode: key not found: foo", "statenode: cas failed: ...".
+//
+// # Backup and restore
+//
+// snapshot save streams a consistent copy of the cluster's state from any
+// member (GET /v1/snapshot: every write acknowledged before it is in it)
+// into FILE.part, fsyncs it, reads it back to check its CRC-32C trailer
+// and renames it to FILE (mode 0600), so FILE exists only when complete;
+// --timeout bounds reaching a member, not the transfer. snapshot inspect
+// decodes a file completely, as a restore would, without a cluster (-o
+// json for JSON). snapshot restore sends a file to the leader (POST
+// /v1/snapshot), which checks all of it before anything changes, then
+// replaces the state of the whole cluster: keys, sessions (with a fresh
+// TTL), locks and elections become the file's, the member registry stays
+// the running cluster's, the revision moves forward, and open watches end.
+// It refuses without --yes, which is never read from STATENODE_YES or a
+// --config file. docs/OPERATIONS.md, "Backup and restore", has the rest.
 //
 // # Coordination commands
 //

@@ -43,6 +43,7 @@ type CLI struct {
 	Barrier barrierCmd `cmd:"" help:"Wait at a cyclic barrier, run a command inside a double barrier, reset or show one."`
 	Latch   latchCmd   `cmd:"" help:"Create, count down, await, show or delete a countdown latch."`
 	Session sessionCmd `cmd:"" help:"List or destroy coordination sessions."`
+	Snap    snapCmd    `cmd:"" name:"snapshot" help:"Save, inspect or restore a snapshot of the cluster's state (backup and restore)."`
 	Bench   benchGroup `cmd:"" help:"Generate load and report latency and throughput (etcd benchmark format): key-value (the default), lock, election, semaphore."`
 	Ver     versionCmd `cmd:"" name:"version" help:"Print the version."`
 }
