@@ -35,6 +35,7 @@ func defaultVars() map[string]string {
 		"max_key_size":         strconv.Itoa(d.Limits.MaxKeySize),
 		"max_value_size":       strconv.Itoa(d.Limits.MaxValueSize),
 		"max_txn_ops":          strconv.Itoa(d.Limits.MaxTxnOps),
+		"max_restore_size":     strconv.FormatInt(d.MaxRestoreSize, 10),
 		"heartbeat_timeout":    d.HeartbeatTimeout.String(),
 		"election_timeout":     d.ElectionTimeout.String(),
 		"leader_lease_timeout": d.LeaderLeaseTimeout.String(),
@@ -64,6 +65,7 @@ type agentCmd struct {
 	MaxKeySize        int           `name:"max-key-size" default:"${max_key_size}" help:"Largest key accepted, in bytes."`
 	MaxValueSize      int           `name:"max-value-size" default:"${max_value_size}" help:"Largest value accepted, in bytes."`
 	MaxTxnOps         int           `name:"max-txn-ops" default:"${max_txn_ops}" help:"Most compares plus operations in one transaction."`
+	MaxRestoreSize    int64         `name:"max-restore-size" default:"${max_restore_size}" help:"Largest snapshot accepted by a restore (POST /v1/snapshot), in bytes."`
 
 	HeartbeatTimeout   time.Duration `name:"heartbeat-timeout" default:"${heartbeat_timeout}" help:"Raft heartbeat timeout (a follower without contact this long starts an election)."`
 	ElectionTimeout    time.Duration `name:"election-timeout" default:"${election_timeout}" help:"Raft election timeout (a candidate without a quorum this long retries); >= --heartbeat-timeout."`
@@ -187,6 +189,7 @@ func (a *agentCmd) config() (node.Config, error) {
 	cfg.Limits.MaxKeySize = a.MaxKeySize
 	cfg.Limits.MaxValueSize = a.MaxValueSize
 	cfg.Limits.MaxTxnOps = a.MaxTxnOps
+	cfg.MaxRestoreSize = a.MaxRestoreSize
 	cfg.HeartbeatTimeout = a.HeartbeatTimeout
 	cfg.ElectionTimeout = a.ElectionTimeout
 	cfg.LeaderLeaseTimeout = a.LeaderLeaseTimeout
