@@ -25,7 +25,15 @@
 // concurrent reads sharing one quorum confirmation) or stale on request.
 // Errors are this package's sentinels (ErrNotLeader, ErrNoLeader,
 // ErrTimeout for an unknown outcome, ...) or the fsm package's validation
-// errors; raft's errors never cross this boundary.
+// errors; raft's errors never cross this boundary. A write sent over HTTP
+// to a member that finds no leader is answered ErrNoLeader within two
+// election timeouts, so a client moves on to another member; an embedded
+// caller waits for a leader until its context ends.
+//
+// Snapshot streams a consistent copy of the whole state from any member
+// (GET /v1/snapshot); Restore replaces the state of the whole cluster with
+// one, through the leader, after validating all of it (POST /v1/snapshot;
+// docs/OPERATIONS.md, "Backup and restore").
 //
 // DESIGN.md beside this file draws the apply path and the read path;
 // package nodetest starts real clusters for tests.
