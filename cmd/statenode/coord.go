@@ -290,13 +290,11 @@ type electObserveCmd struct {
 // "leader=ID term=T value=V" or "leader=none term=T" (text), or the
 // election as JSON. Terms never go backwards.
 func (c *electObserveCmd) Run(rc *runContext) error {
-	ctx, stop := signal.NotifyContext(rc.ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connectUntilSignal()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	defer done()
 	ch, err := cl.ObserveElection(ctx, c.Name)
 	if err != nil {
 		return err

@@ -44,6 +44,18 @@ func (rc *runContext) connect() (*client.Client, context.Context, func(), error)
 	return cl, ctx, func() { cancel(); cl.Close() }, nil
 }
 
+// connectUntilSignal is connect for a command that runs until it is done
+// or interrupted (watch, observe, snapshot transfers): its context ends on
+// SIGINT or SIGTERM instead of after --timeout.
+func (rc *runContext) connectUntilSignal() (*client.Client, context.Context, func(), error) {
+	cl, err := rc.newClient()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, stop := signal.NotifyContext(rc.ctx, os.Interrupt, syscall.SIGTERM)
+	return cl, ctx, func() { stop(); cl.Close() }, nil
+}
+
 // requestContext bounds one client request by --timeout.
 func (rc *runContext) requestContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(rc.ctx, rc.g.Timeout)
@@ -283,13 +295,11 @@ type kvWatchCmd struct {
 // lost or repeated; it retries until interrupted. A compacted start
 // revision, or falling behind the retained history, is an error.
 func (c *kvWatchCmd) Run(rc *runContext) error {
-	ctx, stop := signal.NotifyContext(rc.ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connectUntilSignal()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	defer done()
 
 	next := c.Rev // the revision to resume from; 0 = from now
 	backoff := newBackoff(100*time.Millisecond, 2*time.Second)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"syscall"
 
@@ -38,13 +37,11 @@ type savedSnapshot struct {
 // revision=R size=N". --timeout bounds reaching a member and the start of
 // its answer, not the transfer; Ctrl-C stops it (FILE.part is removed).
 func (c *snapshotSaveCmd) Run(rc *runContext) (err error) {
-	ctx, stop := signal.NotifyContext(rc.ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connectUntilSignal()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	defer done()
 
 	part := c.File + ".part"
 	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -198,13 +195,11 @@ func (c *snapshotRestoreCmd) Run(rc *runContext) error {
 		return err
 	}
 	defer f.Close()
-	ctx, stop := signal.NotifyContext(rc.ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cl, err := rc.newClient()
+	cl, ctx, done, err := rc.connectUntilSignal()
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	defer done()
 	if err := cl.Restore(ctx, f); err != nil {
 		return fmt.Errorf("snapshot restore: %w", err)
 	}
