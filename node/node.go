@@ -44,6 +44,7 @@ type Node struct {
 	proposerDone    chan struct{}
 	proposerStarted atomic.Bool
 	inflight        atomic.Int64
+	restoring       atomic.Bool // a Restore is running (snapshot_http.go): one at a time
 	readCh          chan *readWaiter
 
 	// leaderReady is the term in which this node, as leader, committed a

@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 
 	"github.com/hashicorp/raft"
 
@@ -45,9 +44,6 @@ const (
 // ErrRestoreInProgress: Restore was called while another restore is
 // running on this member; nothing changed.
 var ErrRestoreInProgress = errors.New("node: a restore is already in progress on this member")
-
-// restoring holds the nodes running a Restore (one at a time per node).
-var restoring sync.Map // *Node -> struct{}
 
 // Snapshot writes a consistent point-in-time copy of the replicated state
 // to w in the fsm snapshot format (CRC-32C trailer included) and describes
@@ -135,10 +131,10 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) (*RestoreResult, error)
 	if err := n.restoreLeader(); err != nil {
 		return nil, err
 	}
-	if _, busy := restoring.LoadOrStore(n, struct{}{}); busy {
+	if !n.restoring.CompareAndSwap(false, true) {
 		return nil, ErrRestoreInProgress
 	}
-	defer restoring.Delete(n)
+	defer n.restoring.Store(false)
 	n.removeRestoreFiles()
 
 	upload, size, err := n.spoolRestore(ctx, r, n.maxRestoreSize())
