@@ -39,6 +39,7 @@ type Node struct {
 	gsp     atomic.Pointer[gossipState] // nil unless Config.GossipAddr is set; stored after the HTTP server starts (gossip.go)
 
 	proposeCh chan *proposal
+	pauseCh   chan *proposerPause // pauseWrites (propose.go)
 	// proposerDone is closed when runProposer returns; inflight counts
 	// the log entries it handed to Raft whose outcome is not known yet.
 	proposerDone    chan struct{}
@@ -134,6 +135,7 @@ func New(cfg Config) (*Node, error) {
 		limits:       limits,
 		fsm:          fsm.New(fsm.Config{HistoryRetention: cfg.HistoryRetention}),
 		proposeCh:    make(chan *proposal, 4096),
+		pauseCh:      make(chan *proposerPause),
 		proposerDone: make(chan struct{}),
 		readCh:       make(chan *readWaiter, 4096),
 		leaderChange: make(chan struct{}),

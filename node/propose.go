@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -153,6 +154,12 @@ func (n *Node) runProposer() {
 		select {
 		case p := <-n.proposeCh:
 			batch = append(make([]*proposal, 0, 16), p)
+		case pp := <-n.pauseCh:
+			if !holdProposer(n.ctx, sem, pp) {
+				fail(drain(nil), ErrStopped)
+				return
+			}
+			continue
 		case <-n.ctx.Done():
 			fail(drain(nil), ErrStopped)
 			return
@@ -220,6 +227,63 @@ func (n *Node) runProposer() {
 			}
 			deliver(batch, f.Response())
 		}()
+	}
+}
+
+// proposerPause asks the proposer to stop sending entries to raft: it
+// closes paused once every entry it sent is applied (or has failed), then
+// sends nothing until resume is closed. Proposals queue meanwhile.
+type proposerPause struct{ paused, resume chan struct{} }
+
+// holdProposer carries out pp for runProposer: taking every slot of sem
+// waits out the entries in flight. It returns false if ctx ended.
+func holdProposer(ctx context.Context, sem chan struct{}, pp *proposerPause) bool {
+	taken := 0
+	defer func() {
+		for ; taken > 0; taken-- {
+			<-sem
+		}
+	}()
+	for taken < cap(sem) {
+		select {
+		case sem <- struct{}{}:
+			taken++
+		case <-ctx.Done():
+			return false
+		}
+	}
+	close(pp.paused)
+	select {
+	case <-pp.resume:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// pauseWrites stops this node's proposer (see proposerPause) and returns
+// once every write it sent to raft is applied. Until resume is called, no
+// write from this node reaches raft; writes wait in the queue. resume may
+// be called more than once.
+func (n *Node) pauseWrites(ctx context.Context) (resume func(), err error) {
+	pp := &proposerPause{paused: make(chan struct{}), resume: make(chan struct{})}
+	resume = sync.OnceFunc(func() { close(pp.resume) })
+	select {
+	case n.pauseCh <- pp:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-n.ctx.Done():
+		return nil, ErrStopped
+	}
+	select {
+	case <-pp.paused:
+		return resume, nil
+	case <-ctx.Done():
+		resume()
+		return nil, ctx.Err()
+	case <-n.ctx.Done():
+		resume()
+		return nil, ErrStopped
 	}
 }
 

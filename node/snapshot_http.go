@@ -33,10 +33,6 @@ const (
 	// to reach it, raft would pick a higher index: still safe (reads wait
 	// for the entry Restore commits afterwards), only not exact.
 	restoreIndexGap = 1 << 12
-	// restorePrepareAttempts bounds how often Restore adapts the snapshot
-	// again because the cluster moved past the index or revision it chose
-	// while it was writing.
-	restorePrepareAttempts = 3
 	// restoreTempPattern names the spool files of a restore in DataDir.
 	restoreTempPattern = "restore-*.tmp"
 )
@@ -120,8 +116,10 @@ type RestoreResult struct {
 // and the revision move above both the cluster's and the snapshot's (with
 // no history before that revision), and sessions start a fresh TTL. Open
 // watches on every member end with a compacted error (fsm.RestoredError).
-// Writes in flight on the leader when raft takes the restore in fail with
-// ErrTimeout; they are not applied.
+// Just before raft takes the restore in, the leader pauses its writes:
+// those in flight are applied first (to the old state), those that
+// arrive wait and apply to the restored state afterwards. So no client
+// ever sees a revision that the restore takes back.
 //
 // An error wrapping ErrTimeout after raft took the snapshot in means the
 // outcome is unknown (leadership lost before a quorum confirmed it): check
@@ -147,15 +145,33 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) (*RestoreResult, error)
 		return nil, fmt.Errorf("node: restore: %w", err)
 	}
 	defer removeFile(prepared)
-	from, to, err := n.prepareRestore(ctx, upload, prepared)
+	loaded, err := fsm.LoadSnapshot(bufio.NewReaderSize(upload, 256<<10))
+	if err != nil {
+		return nil, fmt.Errorf("%w: snapshot refused, nothing changed: %w", fsm.ErrInvalid, err)
+	}
+	removeFile(upload) // free the disk before raft copies the prepared file
+	from := loaded.Info()
+	from.Size = size
+	// Adapt the snapshot while writes go on, then pause this leader's
+	// writes and check that the cluster has not moved past the index and
+	// revision it chose; if it has, adapt it again, paused. From the pause
+	// until raft has taken the restore in, no write reaches raft, so no
+	// client can see a revision the restore would take back.
+	to, err := n.adaptRestore(loaded, prepared)
 	if err != nil {
 		return nil, err
 	}
-	from.Size = size
-	removeFile(upload) // free the disk before raft copies the prepared file
-	if _, err := prepared.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("node: restore: %w", err)
+	resume, err := n.pauseWrites(ctx)
+	if err != nil {
+		return nil, err
 	}
+	defer resume()
+	if n.raft.LastIndex() >= to.AppliedIndex-1 || n.fsm.Revision() >= to.Revision {
+		if to, err = n.adaptRestore(loaded, prepared); err != nil {
+			return nil, err
+		}
+	}
+	loaded = nil // garbage from here: raft decodes the prepared file again
 	if err := n.restoreLeader(); err != nil {
 		return nil, err
 	}
@@ -167,7 +183,9 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) (*RestoreResult, error)
 	// timeout: raft's would also cover copying and restoring a large
 	// snapshot, and a member that stops leading answers ErrNotLeader.
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: to.AppliedIndex - 1, Size: to.Size}
-	if err := n.raft.Restore(meta, bufio.NewReaderSize(prepared, 256<<10), 0); err != nil {
+	err = n.raft.Restore(meta, bufio.NewReaderSize(prepared, 256<<10), 0)
+	resume()
+	if err != nil {
 		switch {
 		case n.fsm.AppliedIndex() >= to.AppliedIndex:
 			return nil, fmt.Errorf("%w: the leader restored the snapshot but a quorum did not confirm it: %w; check the state", ErrTimeout, err)
@@ -238,47 +256,37 @@ func (n *Node) spoolRestore(ctx context.Context, r io.Reader, limit int64) (*os.
 	return f, size, nil
 }
 
-// prepareRestore decodes and checks the spooled snapshot, then writes it,
-// adapted to the running cluster, to f. The index and revision it restores
-// above are read just before writing; if the cluster passed them while it
-// wrote, it writes again. The decoded snapshot is garbage once it returns.
-func (n *Node) prepareRestore(ctx context.Context, upload, f *os.File) (from, to fsm.SnapshotInfo, err error) {
-	loaded, err := fsm.LoadSnapshot(bufio.NewReaderSize(upload, 256<<10))
-	if err != nil {
-		return from, to, fmt.Errorf("%w: snapshot refused, nothing changed: %w", fsm.ErrInvalid, err)
+// adaptRestore writes loaded, adapted to the running cluster (its index
+// and revision, a gap above its last log index, its members, the leader's
+// clock), over f and leaves f at its start.
+func (n *Node) adaptRestore(loaded *fsm.LoadedSnapshot, f *os.File) (fsm.SnapshotInfo, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fsm.SnapshotInfo{}, fmt.Errorf("node: restore: %w", err)
 	}
-	from = loaded.Info()
-	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return from, to, err
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return from, to, fmt.Errorf("node: restore: %w", err)
-		}
-		if err := f.Truncate(0); err != nil {
-			return from, to, fmt.Errorf("node: restore: %w", err)
-		}
-		p := fsm.RestoreParams{
-			AfterIndex:    n.raft.LastIndex() + restoreIndexGap,
-			AfterRevision: n.fsm.Revision(),
-			Members:       n.fsm.Members(),
-			Time:          n.wallClock().UnixNano(),
-		}
-		bw := bufio.NewWriterSize(f, 256<<10)
-		to, err = loaded.WriteForRestore(bw, p)
-		if err == nil {
-			err = bw.Flush()
-		}
-		if err != nil {
-			if errors.Is(err, fsm.ErrInvalid) {
-				return from, to, fmt.Errorf("snapshot refused, nothing changed: %w", err)
-			}
-			return from, to, fmt.Errorf("node: restore: %w", err)
-		}
-		if attempt == restorePrepareAttempts || n.raft.LastIndex() < to.AppliedIndex-1 && n.fsm.Revision() < to.Revision {
-			return from, to, nil
-		}
+	if err := f.Truncate(0); err != nil {
+		return fsm.SnapshotInfo{}, fmt.Errorf("node: restore: %w", err)
 	}
+	p := fsm.RestoreParams{
+		AfterIndex:    n.raft.LastIndex() + restoreIndexGap,
+		AfterRevision: n.fsm.Revision(),
+		Members:       n.fsm.Members(),
+		Time:          n.wallClock().UnixNano(),
+	}
+	bw := bufio.NewWriterSize(f, 256<<10)
+	to, err := loaded.WriteForRestore(bw, p)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	switch {
+	case errors.Is(err, fsm.ErrInvalid):
+		return to, fmt.Errorf("snapshot refused, nothing changed: %w", err)
+	case err != nil:
+		return to, fmt.Errorf("node: restore: %w", err)
+	}
+	return to, nil
 }
 
 // removeRestoreFiles deletes spool files a crashed restore left behind.

@@ -2,11 +2,14 @@ package node_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -234,16 +237,10 @@ func (bufSink) ID() string    { return "buf" }
 func (bufSink) Close() error  { return nil }
 func (bufSink) Cancel() error { return nil }
 
-// TestRestoreKeepsRunningMembers restores a snapshot taken from another
-// cluster (a different member registry) into a 3-node cluster: the keys
-// are the snapshot's, the registry stays the running cluster's, and
-// clients keep finding the members.
-func TestRestoreKeepsRunningMembers(t *testing.T) {
+// snapshotOf applies cmds to a new state machine and returns its snapshot.
+func snapshotOf(t *testing.T, cmds ...*fsm.Command) *bytes.Buffer {
+	t.Helper()
 	src := fsm.New(fsm.DefaultConfig())
-	cmds := []*fsm.Command{
-		{Type: fsm.CmdPutMember, Member: &fsm.Member{ID: "elsewhere", RaftAddr: "10.1.1.1:7000", HTTPAddr: "10.1.1.1:7001"}},
-		{Type: fsm.CmdTxn, Txn: &fsm.Request{Success: []fsm.Op{{Type: fsm.OpPut, Key: []byte("from/other"), Value: []byte("cluster")}}}},
-	}
 	for i, cmd := range cmds {
 		res := src.Apply(&raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: fsm.EncodeCommand(cmd)}).(fsm.ApplyResult)
 		require.NoError(t, res.Err)
@@ -252,11 +249,23 @@ func TestRestoreKeepsRunningMembers(t *testing.T) {
 	require.NoError(t, err)
 	var data bytes.Buffer
 	require.NoError(t, snap.Persist(&bufSink{Buffer: &data}))
+	return &data
+}
+
+// TestRestoreKeepsRunningMembers restores a snapshot taken from another
+// cluster (a different member registry) into a 3-node cluster: the keys
+// are the snapshot's, the registry stays the running cluster's, and
+// clients keep finding the members.
+func TestRestoreKeepsRunningMembers(t *testing.T) {
+	data := snapshotOf(t,
+		&fsm.Command{Type: fsm.CmdPutMember, Member: &fsm.Member{ID: "elsewhere", RaftAddr: "10.1.1.1:7000", HTTPAddr: "10.1.1.1:7001"}},
+		&fsm.Command{Type: fsm.CmdTxn, Txn: &fsm.Request{Success: []fsm.Op{{Type: fsm.OpPut, Key: []byte("from/other"), Value: []byte("cluster")}}}},
+	)
 
 	c := nodetest.MakeCluster(t, 3)
 	leader := c.Leader(t)
 	ctx := ctxT(t, 60*time.Second)
-	_, err = leader.Put(ctx, []byte("mine"), []byte("gone after the restore"))
+	_, err := leader.Put(ctx, []byte("mine"), []byte("gone after the restore"))
 	require.NoError(t, err)
 	members := leader.FSM().Members()
 
@@ -279,4 +288,108 @@ func TestRestoreKeepsRunningMembers(t *testing.T) {
 	kv, err := cl.Get(ctx, "from/other")
 	require.NoError(t, err, "a follower still forwards to the leader by the registry")
 	assert.Equal(t, "cluster", string(kv.Value))
+}
+
+// TestRestoreUnderWritesNeverTakesRevisionsBack restores a snapshot of a
+// few megabytes while eight writers put without pause. Each writer's
+// acknowledged revisions must strictly increase and no two acknowledged
+// writes may share a revision: a restore whose revision was chosen before
+// the writes that landed while it was being prepared would hand out a
+// revision that a client has already seen.
+func TestRestoreUnderWritesNeverTakesRevisionsBack(t *testing.T) {
+	value := bytes.Repeat([]byte("v"), 200)
+	// 20,000 keys in 40 transactions: the snapshot's revision (40) is below
+	// the cluster's, so the restore takes its revision from the cluster.
+	var cmds []*fsm.Command
+	for i := range 40 {
+		txn := &fsm.Request{}
+		for j := range 500 {
+			txn.Success = append(txn.Success, fsm.Op{Type: fsm.OpPut, Key: fmt.Appendf(nil, "seed/%05d", i*500+j), Value: value})
+		}
+		cmds = append(cmds, &fsm.Command{Type: fsm.CmdTxn, Txn: txn})
+	}
+	data := snapshotOf(t, cmds...)
+
+	c := nodetest.MakeCluster(t, 3)
+	leader := c.Leader(t)
+	const writers = 8
+	var (
+		acked [writers]atomic.Int64
+		revs  [writers][]int64
+		stop  = make(chan struct{})
+		wg    sync.WaitGroup
+	)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := fmt.Appendf(nil, "w/%d", w)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				rev, err := leader.Put(ctx, key, []byte("x"))
+				cancel()
+				if err == nil {
+					revs[w] = append(revs[w], rev)
+					acked[w].Add(1)
+				}
+			}
+		}()
+	}
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		wg.Wait()
+	}()
+	// allAcked waits until every writer has more than n acknowledged puts.
+	allAcked := func(n [writers]int64) {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			for w := range writers {
+				if acked[w].Load() <= n[w] {
+					return false
+				}
+			}
+			return true
+		}, 30*time.Second, time.Millisecond, "every writer gets a write acknowledged")
+	}
+	var warm [writers]int64
+	for w := range writers {
+		warm[w] = 50 // the cluster's revision passes the snapshot's 40
+	}
+	allAcked(warm)
+
+	res, err := leader.Restore(ctxT(t, 60*time.Second), bytes.NewReader(data.Bytes()))
+	require.NoError(t, err)
+	var atRestore [writers]int64
+	for w := range writers {
+		atRestore[w] = acked[w].Load() + 3
+	}
+	allAcked(atRestore)
+	close(stop)
+	wg.Wait()
+
+	seen := make(map[int64]int)
+	for w := range writers {
+		for i, rev := range revs[w] {
+			if i > 0 {
+				require.Greater(t, rev, revs[w][i-1], "writer %d: acknowledged revisions go back across the restore (restored at revision %d)", w, res.To.Revision)
+			}
+			if other, dup := seen[rev]; dup {
+				t.Fatalf("revision %d acknowledged to writers %d and %d (restored at revision %d)", rev, other, w, res.To.Revision)
+			}
+			seen[rev] = w
+		}
+	}
+	c.EnsureSame(t)
+	kv, err := leader.Get(ctxT(t, 10*time.Second), []byte("seed/19999"), node.Linearizable)
+	require.NoError(t, err)
+	assert.Equal(t, value, kv.Value)
 }
