@@ -6,13 +6,13 @@
 #   make jepsen-check RUN=DIR      check a saved run folder again
 #
 # SEED=N reproduces a run's schedule, TIME=60s, NODES=5 and RATE=200 override
-# the defaults; JEPSEN_OUT is where run folders go; JEPSEN_LOG_ENGINE=wal runs
-# every member on the WAL Raft log (default bolt).
+# the defaults; JEPSEN_OUT is where run folders go; JEPSEN_LOG_ENGINE=bolt runs
+# every member on the bbolt Raft log (default wal, statenode's default).
 
 JEPSEN_QUICK := jepsen-quick
 JEPSEN_OUT   ?= jepsen/out
 JEPSEN_FLAGS ?=
-JEPSEN_LOG_ENGINE ?= bolt
+JEPSEN_LOG_ENGINE ?= wal
 JEPSEN_FLAGS += --log-engine $(JEPSEN_LOG_ENGINE)
 ifneq ($(SEED),)
 JEPSEN_FLAGS += --seed $(SEED)

@@ -31,9 +31,10 @@ type Config struct {
 
 	// DataDir holds the Raft log, stable store and snapshots. Required.
 	DataDir string
-	// LogEngine stores the Raft log: raftlog.EngineBolt ("bolt", the
-	// default when empty) or raftlog.EngineWAL ("wal"). A data directory
-	// keeps the engine it was created with (docs/OPERATIONS.md).
+	// LogEngine stores the Raft log: raftlog.EngineWAL ("wal") or
+	// raftlog.EngineBolt ("bolt"). A data directory keeps the engine it
+	// was created with (docs/OPERATIONS.md); empty uses that one, and wal
+	// for a new directory.
 	LogEngine string
 	// WALSegmentSize is the segment file size of the "wal" engine (0 =
 	// 64 MiB). Log compaction frees whole segments only; entries before a

@@ -4,11 +4,12 @@
 //
 // Two log engines are available; a directory keeps the one it was created
 // with (node.json records it; opening with the other fails with
-// ErrEngineMismatch):
+// ErrEngineMismatch). Config.Engine empty opens a directory with its own
+// engine and creates a new one with EngineWAL:
 //
-//   - EngineBolt (default): raft-boltdb/v2 over bbolt, one file. Each append
-//     is a bbolt transaction: two fsyncs (data pages, then the meta page).
-//   - EngineWAL: hashicorp/raft-wal, append-only segment files plus a small
+//   - EngineBolt: raft-boltdb/v2 over bbolt, one file. Each append is a
+//     bbolt transaction: two fsyncs (data pages, then the meta page).
+//   - EngineWAL (default for new directories): hashicorp/raft-wal, append-only segment files plus a small
 //     bbolt metadata file. Each append is one write and one fsync, about a
 //     third of bbolt's latency on the same disk (BenchmarkStoreLog).
 //     Compaction frees whole segments: entries before a snapshot stay in

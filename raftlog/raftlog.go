@@ -22,11 +22,12 @@ import (
 // Log engines: where the Raft log and stable store live.
 const (
 	// EngineBolt keeps the log in one bbolt file (raft/raft.db) through
-	// raft-boltdb/v2. The default.
+	// raft-boltdb/v2: two fsyncs per append.
 	EngineBolt = "bolt"
 	// EngineWAL keeps the log in append-only segment files (raft/wal/)
 	// through hashicorp/raft-wal: one fsync per append instead of bbolt's
-	// two, and old entries are dropped by deleting whole segments.
+	// two, and old entries are dropped by deleting whole segments. The
+	// default for new data directories.
 	EngineWAL = "wal"
 )
 
@@ -49,9 +50,10 @@ type Config struct {
 	// NodeID is recorded on first use and checked on every later Open, so a
 	// directory cannot silently be reused by a different member.
 	NodeID string
-	// Engine is EngineBolt (default when empty) or EngineWAL. It is recorded
-	// on first use like NodeID; opening with another engine fails with
-	// ErrEngineMismatch.
+	// Engine is EngineBolt or EngineWAL. It is recorded on first use like
+	// NodeID; opening with another engine fails with ErrEngineMismatch.
+	// Empty: the engine the directory already uses, EngineWAL for a new
+	// one (as Consul does since 1.20).
 	Engine string
 	// WALSegmentSize is the size at which EngineWAL starts a new segment
 	// file; compaction frees whole segments. Default (0) raft-wal's 64 MiB.
@@ -101,9 +103,7 @@ func Open(cfg Config) (_ *Store, err error) {
 		return nil, errors.New("raftlog: Dir is required")
 	}
 	switch cfg.Engine {
-	case "":
-		cfg.Engine = EngineBolt
-	case EngineBolt, EngineWAL:
+	case "", EngineBolt, EngineWAL:
 	default:
 		return nil, fmt.Errorf("raftlog: unknown log engine %q (want %q or %q)", cfg.Engine, EngineBolt, EngineWAL)
 	}
@@ -121,7 +121,7 @@ func Open(cfg Config) (_ *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{lock: lock, dir: cfg.Dir, kind: cfg.Engine}
+	st := &Store{lock: lock, dir: cfg.Dir}
 	defer func() {
 		if err != nil {
 			if st.engine != nil {
@@ -130,9 +130,10 @@ func Open(cfg Config) (_ *Store, err error) {
 			lock.Close()
 		}
 	}()
-	if err := checkIdentity(cfg.Dir, cfg.NodeID, cfg.Engine); err != nil {
+	if cfg.Engine, err = checkIdentity(cfg.Dir, cfg.NodeID, cfg.Engine); err != nil {
 		return nil, err
 	}
+	st.kind = cfg.Engine
 	var log raft.LogStore
 	switch cfg.Engine {
 	case EngineWAL:
@@ -217,37 +218,47 @@ func lockDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
-func checkIdentity(dir, id, engine string) error {
+// checkIdentity checks dir's node.json against id and engine, or writes
+// it for a new directory, and returns the engine to use: engine, or if it
+// is empty the one dir uses (bolt if it was created before engines were
+// recorded), EngineWAL for a new directory.
+func checkIdentity(dir, id, engine string) (string, error) {
 	path := filepath.Join(dir, "node.json")
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
 		var got identity
 		if err := json.Unmarshal(b, &got); err != nil {
-			return fmt.Errorf("raftlog: %s: %w", path, err)
+			return "", fmt.Errorf("raftlog: %s: %w", path, err)
 		}
 		if id != "" && got.ID != id {
-			return fmt.Errorf("%w: %s holds node %q, not %q", ErrIdentityMismatch, dir, got.ID, id)
+			return "", fmt.Errorf("%w: %s holds node %q, not %q", ErrIdentityMismatch, dir, got.ID, id)
 		}
 		if got.Engine == "" {
 			got.Engine = EngineBolt
 		}
-		if got.Engine != engine {
-			return fmt.Errorf("%w: %s holds a %q log, not %q", ErrEngineMismatch, dir, got.Engine, engine)
+		if engine != "" && got.Engine != engine {
+			return "", fmt.Errorf("%w: %s holds a %q log, not %q", ErrEngineMismatch, dir, got.Engine, engine)
 		}
-		return nil
+		return got.Engine, nil
 	case errors.Is(err, os.ErrNotExist):
+		if engine == "" {
+			engine = EngineWAL
+			if _, err := os.Stat(filepath.Join(dir, "raft", "raft.db")); err == nil {
+				engine = EngineBolt // a bolt log without node.json
+			}
+		}
 		b, _ := json.Marshal(identity{ID: id, Engine: engine})
 		tmp := path + ".tmp"
 		if err := os.WriteFile(tmp, b, 0o640); err != nil {
-			return fmt.Errorf("raftlog: %w", err)
+			return "", fmt.Errorf("raftlog: %w", err)
 		}
 		if err := os.Rename(tmp, path); err != nil {
-			return fmt.Errorf("raftlog: %w", err)
+			return "", fmt.Errorf("raftlog: %w", err)
 		}
-		return nil
+		return engine, nil
 	default:
-		return fmt.Errorf("raftlog: %w", err)
+		return "", fmt.Errorf("raftlog: %w", err)
 	}
 }
 

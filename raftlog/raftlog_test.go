@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -72,6 +73,40 @@ func TestIdentityWithoutEngineIsBolt(t *testing.T) {
 	require.ErrorIs(t, err, ErrEngineMismatch)
 	st, err := Open(Config{Dir: dir, NodeID: "n1"})
 	require.NoError(t, err)
+	assert.Equal(t, EngineBolt, st.Engine())
+	require.NoError(t, st.Close())
+}
+
+// An empty Engine keeps the engine a directory uses and picks wal for a
+// new one; a bolt log without node.json stays bolt.
+func TestOpenWithoutEngine(t *testing.T) {
+	for _, engine := range []string{EngineBolt, EngineWAL} {
+		dir := t.TempDir()
+		st, err := Open(Config{Dir: dir, NodeID: "n1", Engine: engine})
+		require.NoError(t, err)
+		require.NoError(t, st.Close())
+		st, err = Open(Config{Dir: dir, NodeID: "n1"})
+		require.NoError(t, err)
+		assert.Equal(t, engine, st.Engine(), "a %s directory", engine)
+		require.NoError(t, st.Close())
+	}
+
+	dir := t.TempDir()
+	st, err := Open(Config{Dir: dir, NodeID: "n1"})
+	require.NoError(t, err)
+	assert.Equal(t, EngineWAL, st.Engine(), "a new directory")
+	require.NoError(t, st.Close())
+	_, err = Open(Config{Dir: dir, NodeID: "n1", Engine: EngineBolt})
+	require.ErrorIs(t, err, ErrEngineMismatch, "node.json recorded the engine picked")
+
+	dir = t.TempDir()
+	st, err = Open(Config{Dir: dir, NodeID: "n1", Engine: EngineBolt})
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+	require.NoError(t, os.Remove(filepath.Join(dir, "node.json")))
+	st, err = Open(Config{Dir: dir, NodeID: "n1"})
+	require.NoError(t, err)
+	assert.Equal(t, EngineBolt, st.Engine(), "raft/raft.db without node.json")
 	require.NoError(t, st.Close())
 }
 

@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/statenode}
-ENGINE=bolt
+ENGINE=wal
 DIV=1
 SUITES=()
 while [ $# -gt 0 ]; do

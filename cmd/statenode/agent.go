@@ -47,7 +47,7 @@ func defaultVars() map[string]string {
 type agentCmd struct {
 	ID             string   `name:"id" required:"" help:"Unique, stable name of this member (no spaces, ',', '=' or '/')."`
 	DataDir        string   `name:"data-dir" required:"" type:"path" placeholder:"DIR" help:"Directory for the Raft log, snapshots and metadata."`
-	LogEngine      string   `name:"log-engine" enum:"bolt,wal" default:"bolt" help:"Raft log storage: bolt (one bbolt file) or wal (append-only segments, one fsync per append). Fixed when the data directory is created."`
+	LogEngine      string   `name:"log-engine" enum:"auto,bolt,wal" default:"auto" help:"Raft log storage: wal (append-only segments, one fsync per append) or bolt (one bbolt file, two fsyncs per append). Fixed when the data directory is created; auto keeps a directory's engine and creates new ones with wal."`
 	RaftAddr       string   `name:"raft-addr" default:"${raft_addr}" placeholder:"HOST:PORT" help:"Address the Raft transport listens on."`
 	HTTPAddr       string   `name:"http-addr" default:"${http_addr}" placeholder:"HOST:PORT" help:"Address the client API (and /metrics) listens on."`
 	RaftAdvertise  string   `name:"raft-advertise" placeholder:"HOST:PORT" help:"Raft address other members dial (default: --raft-addr)."`
@@ -163,7 +163,9 @@ func (a *agentCmd) config() (node.Config, error) {
 	cfg := node.DefaultConfig()
 	cfg.ID = a.ID
 	cfg.DataDir = a.DataDir
-	cfg.LogEngine = a.LogEngine
+	if a.LogEngine != "auto" {
+		cfg.LogEngine = a.LogEngine
+	}
 	cfg.RaftAddr = a.RaftAddr
 	cfg.HTTPAddr = a.HTTPAddr
 	cfg.RaftAdvertise = a.RaftAdvertise

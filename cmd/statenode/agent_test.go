@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ func TestAgentBadFlags(t *testing.T) {
 		{"bad id", []string{"--id", "n 1", "--data-dir", dir}, "must not contain spaces"},
 		{"bad raft addr", []string{"--id", "n1", "--data-dir", dir, "--raft-addr", "nowhere"}, "RaftAddr"},
 		{"unknown flag", []string{"--id", "n1", "--data-dir", dir, "--nope"}, "--nope"},
+		{"bad log engine", []string{"--id", "n1", "--data-dir", dir, "--log-engine", "rocks"}, "--log-engine"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			line := fails(t, runOpts{}, append([]string{"agent"}, tc.args...)...)
@@ -186,16 +188,21 @@ func TestAgentInitialCluster(t *testing.T) {
 // TestAgentEnvAndConfig starts an agent configured by the environment and a
 // config file instead of flags.
 func TestAgentEnvAndConfig(t *testing.T) {
-	httpAddr, raftAddr := freeAddr(t), freeAddr(t)
+	httpAddr, raftAddr, dataDir := freeAddr(t), freeAddr(t), t.TempDir()
 	file := t.TempDir() + "/agent.json"
 	writeFile(t, file, fmt.Sprintf(`{"id": "fromfile", "data-dir": %q, "raft_addr": %q, "http-addr": "127.0.0.1:1", "bootstrap": true, "heartbeatTimeout": "200ms", "election-timeout": "200ms", "leader-lease-timeout": "100ms", "history-retention": 500}`,
-		t.TempDir(), raftAddr))
+		dataDir, raftAddr))
 	// The environment's http-addr beats the file's.
 	start(t, "agent", []string{"STATENODE_CONFIG=" + file, "STATENODE_HTTP_ADDR=" + httpAddr}, "agent")
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		r := cli(t, runOpts{}, "--addr", httpAddr, "leader")
 		assert.Equal(c, "id=fromfile http="+httpAddr+" raft="+raftAddr+"\n", r.stdout, r.stderr)
 	}, 30*time.Second, 100*time.Millisecond)
+	// Without --log-engine a new data directory gets the wal engine.
+	ident, err := os.ReadFile(filepath.Join(dataDir, "node.json"))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"id": "fromfile", "engine": "wal"}`, string(ident))
+	assert.DirExists(t, filepath.Join(dataDir, "raft", "wal"))
 
 	// The binary's registry, with Go and process collectors, is served on
 	// /metrics next to the node's own metrics.

@@ -55,7 +55,7 @@ type Options struct {
 	// failing run always keeps them).
 	KeepData bool
 	// LogEngine is passed to every member as --log-engine: "bolt" or
-	// "wal" (empty: the binary's default, bolt).
+	// "wal" (empty: the binary's default, wal for new directories).
 	LogEngine string
 	Log       io.Writer `json:"-"` // progress lines
 }
@@ -346,7 +346,7 @@ func quietEnds(t time.Duration) time.Duration { return min(5*time.Second, t/6) }
 
 func logEngineName(e string) string {
 	if e == "" {
-		return "bolt (default)"
+		return "wal (default)"
 	}
 	return e
 }

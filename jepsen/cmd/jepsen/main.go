@@ -4,7 +4,7 @@
 //	jepsen run --full                               # the full matrix
 //	jepsen run --scenario register-kill-leader --seed 42 --time 60s --nodes 5 --rate 200
 //	jepsen run --scenario set:kill-one+pause-leader    # any workload with any faults
-//	jepsen run --quick --log-engine wal             # every member on the WAL Raft log
+//	jepsen run --quick --log-engine bolt            # every member on the bbolt Raft log
 //	jepsen check out/20260101-120000-register-kill-leader-seed42   # re-check a saved run
 //	jepsen list                                     # scenarios, faults, workloads
 //
@@ -85,7 +85,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opTimeout := fs.Duration("op-timeout", 2*time.Second, "deadline of one client operation")
 	minOK := fs.Int64("min-ok", 20, "ok operations required before the first fault")
 	keep := fs.Bool("keep-data", false, "keep the members' data directories of passing runs")
-	logEngine := fs.String("log-engine", "bolt", "Raft log engine of every member (statenode --log-engine): bolt or wal")
+	logEngine := fs.String("log-engine", "wal", "Raft log engine of every member (statenode --log-engine): wal or bolt")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
