@@ -215,6 +215,7 @@ type Status struct {
 	LastContact     time.Duration `json:"last_contact_ns"` // since the last contact with the leader, nanoseconds
 	Members         int           `json:"members"`
 	Version         string        `json:"version"`
+	LogEngine       string        `json:"log_engine"` // "wal" or "bolt": where this member keeps its Raft log
 }
 
 // Member is one member of the cluster (GET /v1/members).

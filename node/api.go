@@ -86,6 +86,7 @@ type Status struct {
 	LastContact     time.Duration `json:"last_contact_ns"`
 	Members         int           `json:"members"`
 	Version         string        `json:"version"`
+	LogEngine       string        `json:"log_engine"` // raftlog.EngineWAL or raftlog.EngineBolt
 }
 
 var _ = fsm.ErrInvalid

@@ -209,7 +209,7 @@ func (n *Node) Ready() bool {
 
 // Status reports this node's view of the cluster.
 func (n *Node) Status() Status {
-	s := Status{ID: n.cfg.ID, State: "Shutdown", Version: n.cfg.Version}
+	s := Status{ID: n.cfg.ID, State: "Shutdown", Version: n.cfg.Version, LogEngine: n.logEngine}
 	if n.raft == nil || n.stopped() {
 		return s
 	}

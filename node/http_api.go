@@ -1069,7 +1069,7 @@ func statusToAPI(s Status) api.Status {
 		Leader:      api.LeaderInfo{ID: s.Leader.ID, RaftAddr: s.Leader.RaftAddr, HTTPAddr: s.Leader.HTTPAddr},
 		CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex, LastIndex: s.LastIndex,
 		Revision: s.Revision, CompactRevision: s.CompactRevision, LastContact: s.LastContact,
-		Members: s.Members, Version: s.Version,
+		Members: s.Members, Version: s.Version, LogEngine: s.LogEngine,
 	}
 }
 

@@ -638,6 +638,7 @@ func TestHTTPFollower(t *testing.T) {
 	assert.Equal(t, "Follower", st.State)
 	assert.Equal(t, leader.ID(), st.Leader.ID)
 	assert.Equal(t, leader.HTTPAddr(), st.Leader.HTTPAddr)
+	assert.Equal(t, "wal", st.LogEngine, "a new data directory gets the wal engine")
 	var ms []api.Member
 	require.NoError(t, json.Unmarshal(hf.str("GET", "/v1/members", "").body, &ms))
 	require.Len(t, ms, 3)

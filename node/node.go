@@ -28,15 +28,17 @@ type Node struct {
 	log    *slog.Logger
 	limits fsm.Limits
 
-	fsm     *fsm.FSM
-	store   *raftlog.Store
-	stream  *transport.StreamLayer
-	trans   *transport.RaftTransport
-	raft    *raft.Raft
-	httpSrv *transport.HTTPServer
-	peers   *http.Client // forwarding to other members' internal API
-	metrics *metrics
-	gsp     atomic.Pointer[gossipState] // nil unless Config.GossipAddr is set; stored after the HTTP server starts (gossip.go)
+	fsm   *fsm.FSM
+	store *raftlog.Store
+	// logEngine is store.Engine(), kept for Status after Shutdown drops store.
+	logEngine string
+	stream    *transport.StreamLayer
+	trans     *transport.RaftTransport
+	raft      *raft.Raft
+	httpSrv   *transport.HTTPServer
+	peers     *http.Client // forwarding to other members' internal API
+	metrics   *metrics
+	gsp       atomic.Pointer[gossipState] // nil unless Config.GossipAddr is set; stored after the HTTP server starts (gossip.go)
 
 	proposeCh chan *proposal
 	pauseCh   chan *proposerPause // pauseWrites (propose.go)
@@ -174,6 +176,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	n.logEngine = n.store.Engine()
 	n.stream, err = transport.Listen(n.cfg.RaftAddr, n.cfg.RaftAdvertise, n.cfg.TLS)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -294,6 +295,9 @@ func testRestartFromDataDir(t *testing.T, engine nodetest.Option) {
 		c.Restart(t, i)
 	}
 	l := c.Leader(t)
+	for _, i := range c.Running() {
+		assert.Equal(t, path.Base(t.Name()), c.Node(i).Status().LogEngine, "a restarted member keeps its log engine")
+	}
 	r, err := l.Range(ctx, fsm.RangeRequest{Key: []byte("r/"), Prefix: true}, node.Linearizable)
 	require.NoError(t, err)
 	require.Len(t, r.KVs, 20)

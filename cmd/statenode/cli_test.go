@@ -195,6 +195,7 @@ func TestKV(t *testing.T) {
 		require.Len(t, lines, 2, out)
 		require.True(t, strings.HasPrefix(lines[0], "ENDPOINT"), out)
 		require.Contains(t, lines[1], "Leader")
+		require.True(t, strings.HasSuffix(lines[1], " wal"), "the LOG column: %s", out)
 
 		var st []endpointStatus
 		require.NoError(t, json.Unmarshal([]byte(ok(t, "--addr", addr, "status", "-o", "json")), &st))
@@ -203,6 +204,7 @@ func TestKV(t *testing.T) {
 		require.Equal(t, "dev", st[0].Status.ID)
 		require.Equal(t, "Leader", st[0].Status.State)
 		require.Equal(t, testVersion, st[0].Status.Version)
+		require.Equal(t, "wal", st[0].Status.LogEngine)
 		require.Positive(t, st[0].Status.Revision)
 
 		out = ok(t, "--addr", addr, "members")

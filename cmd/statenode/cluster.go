@@ -196,15 +196,15 @@ func (statusCmd) Run(rc *runContext) error {
 		}
 	} else {
 		tw := tabwriter.NewWriter(rc.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ENDPOINT\tID\tSTATE\tTERM\tLEADER\tREVISION\tCOMMIT\tAPPLIED\tMEMBERS\tVERSION")
+		fmt.Fprintln(tw, "ENDPOINT\tID\tSTATE\tTERM\tLEADER\tREVISION\tCOMMIT\tAPPLIED\tMEMBERS\tVERSION\tLOG")
 		for _, r := range rows {
 			if r.Status == nil {
-				fmt.Fprintf(tw, "%s\t-\tunreachable\t-\t-\t-\t-\t-\t-\t-\n", r.Endpoint)
+				fmt.Fprintf(tw, "%s\t-\tunreachable\t-\t-\t-\t-\t-\t-\t-\t-\n", r.Endpoint)
 				continue
 			}
 			s := r.Status
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Endpoint, s.ID, s.State, s.Term,
-				orDash(s.Leader.ID), s.Revision, s.CommitIndex, s.AppliedIndex, s.Members, s.Version)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", r.Endpoint, s.ID, s.State, s.Term,
+				orDash(s.Leader.ID), s.Revision, s.CommitIndex, s.AppliedIndex, s.Members, s.Version, orDash(s.LogEngine))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
