@@ -248,6 +248,8 @@ func holdProposer(ctx context.Context, sem chan struct{}, pp *proposerPause) boo
 		select {
 		case sem <- struct{}{}:
 			taken++
+		case <-pp.resume: // the caller gave up waiting
+			return true
 		case <-ctx.Done():
 			return false
 		}

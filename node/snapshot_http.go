@@ -118,8 +118,10 @@ type RestoreResult struct {
 // watches on every member end with a compacted error (fsm.RestoredError).
 // Just before raft takes the restore in, the leader pauses its writes:
 // those in flight are applied first (to the old state), those that
-// arrive wait and apply to the restored state afterwards. So no client
-// ever sees a revision that the restore takes back.
+// arrive wait and apply to the restored state after the entry that
+// renews its sessions. So no client ever sees a revision that the
+// restore takes back, and no session expiry decided on the old state
+// applies to the restored one before its TTLs restart.
 //
 // An error wrapping ErrTimeout after raft took the snapshot in means the
 // outcome is unknown (leadership lost before a quorum confirmed it): check
@@ -153,10 +155,14 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) (*RestoreResult, error)
 	from := loaded.Info()
 	from.Size = size
 	// Adapt the snapshot while writes go on, then pause this leader's
-	// writes and check that the cluster has not moved past the index and
-	// revision it chose; if it has, adapt it again, paused. From the pause
-	// until raft has taken the restore in, no write reaches raft, so no
-	// client can see a revision the restore would take back.
+	// writes; if anything was applied meanwhile (the revision, the member
+	// registry or the index it chose may have moved), adapt it again,
+	// paused. From the pause until the entry that follows the restore has
+	// committed, nothing else reaches raft from this leader: no client can
+	// see a revision the restore takes back, and no write or session
+	// expiry queued against the old state applies before the restored
+	// sessions' TTLs restart.
+	applied := n.fsm.AppliedIndex()
 	to, err := n.adaptRestore(loaded, prepared)
 	if err != nil {
 		return nil, err
@@ -166,7 +172,7 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) (*RestoreResult, error)
 		return nil, err
 	}
 	defer resume()
-	if n.raft.LastIndex() >= to.AppliedIndex-1 || n.fsm.Revision() >= to.Revision {
+	if n.fsm.AppliedIndex() != applied || n.raft.LastIndex() >= to.AppliedIndex-1 || n.fsm.Revision() >= to.Revision {
 		if to, err = n.adaptRestore(loaded, prepared); err != nil {
 			return nil, err
 		}
@@ -184,7 +190,6 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) (*RestoreResult, error)
 	// snapshot, and a member that stops leading answers ErrNotLeader.
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: to.AppliedIndex - 1, Size: to.Size}
 	err = n.raft.Restore(meta, bufio.NewReaderSize(prepared, 256<<10), 0)
-	resume()
 	if err != nil {
 		switch {
 		case n.fsm.AppliedIndex() >= to.AppliedIndex:
@@ -199,15 +204,31 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) (*RestoreResult, error)
 	// Commit an entry through the state machine: raft's own entry after a
 	// restore never reaches it, and until one does read-index waits for
 	// it. Renewing every session again is that entry: TTLs restart from
-	// now, after the snapshot's transfer, on the leader's clock.
-	rctx, cancel := context.WithTimeout(n.ctx, n.cfg.ApplyTimeout)
-	defer cancel()
-	if _, err := n.coord(rctx, &fsm.CoordRequest{Op: fsm.OpSessionRenewAll}); err != nil {
+	// now, after the snapshot's transfer, on the leader's clock. It goes to
+	// raft directly, still paused, so that it is the first entry applied
+	// to the restored state.
+	err = n.renewAfterRestore()
+	resume()
+	if err != nil {
 		return nil, fmt.Errorf("%w: the snapshot was restored (index %d, revision %d), but the entry that follows it did not commit: %w",
 			ErrTimeout, to.AppliedIndex, to.Revision, err)
 	}
 	n.log.Warn("restored the cluster's state from a snapshot", "index", to.AppliedIndex, "revision", to.Revision)
 	return &RestoreResult{From: from, To: to}, nil
+}
+
+// renewAfterRestore commits OpSessionRenewAll straight through raft, for
+// Restore while this node's proposer is paused.
+func (n *Node) renewAfterRestore() error {
+	cmd := &fsm.Command{Type: fsm.CmdCoord, Coord: &fsm.CoordRequest{Op: fsm.OpSessionRenewAll}, Time: n.wallClock().UnixNano()}
+	f := n.raft.Apply(fsm.EncodeCommand(cmd), n.cfg.ApplyTimeout)
+	if err := f.Error(); err != nil {
+		return n.translate(err)
+	}
+	if r, ok := f.Response().(fsm.ApplyResult); ok && r.Err != nil {
+		return r.Err
+	}
+	return nil
 }
 
 func (n *Node) maxRestoreSize() int64 {

@@ -234,19 +234,31 @@ func checkIdentity(dir, id, engine string) (string, error) {
 		if id != "" && got.ID != id {
 			return "", fmt.Errorf("%w: %s holds node %q, not %q", ErrIdentityMismatch, dir, got.ID, id)
 		}
-		if got.Engine == "" {
+		switch got.Engine {
+		case "":
 			got.Engine = EngineBolt
+		case EngineBolt, EngineWAL:
+		default:
+			return "", fmt.Errorf("raftlog: %s: unknown log engine %q", path, got.Engine)
 		}
 		if engine != "" && got.Engine != engine {
 			return "", fmt.Errorf("%w: %s holds a %q log, not %q", ErrEngineMismatch, dir, got.Engine, engine)
 		}
 		return got.Engine, nil
 	case errors.Is(err, os.ErrNotExist):
-		if engine == "" {
+		// No node.json: a new directory, or a log written before node.json
+		// recorded the engine. The files on disk tell which.
+		onDisk, err := engineOnDisk(dir)
+		if err != nil {
+			return "", err
+		}
+		switch {
+		case engine == "" && onDisk == "":
 			engine = EngineWAL
-			if _, err := os.Stat(filepath.Join(dir, "raft", "raft.db")); err == nil {
-				engine = EngineBolt // a bolt log without node.json
-			}
+		case engine == "":
+			engine = onDisk
+		case onDisk != "" && onDisk != engine:
+			return "", fmt.Errorf("%w: %s holds a %q log, not %q", ErrEngineMismatch, dir, onDisk, engine)
 		}
 		b, _ := json.Marshal(identity{ID: id, Engine: engine})
 		tmp := path + ".tmp"
@@ -260,6 +272,24 @@ func checkIdentity(dir, id, engine string) (string, error) {
 	default:
 		return "", fmt.Errorf("raftlog: %w", err)
 	}
+}
+
+// engineOnDisk names the engine whose files are in dir's raft folder, or
+// "" if there are none.
+func engineOnDisk(dir string) (string, error) {
+	for _, c := range []struct{ file, engine string }{
+		{filepath.Join(dir, "raft", "raft.db"), EngineBolt},
+		{filepath.Join(dir, "raft", "wal"), EngineWAL},
+	} {
+		_, err := os.Stat(c.file)
+		switch {
+		case err == nil:
+			return c.engine, nil
+		case !errors.Is(err, os.ErrNotExist):
+			return "", fmt.Errorf("raftlog: %w", err)
+		}
+	}
+	return "", nil
 }
 
 // HasState reports whether the directory already holds Raft state (a

@@ -104,10 +104,17 @@ func TestOpenWithoutEngine(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, st.Close())
 	require.NoError(t, os.Remove(filepath.Join(dir, "node.json")))
+	_, err = Open(Config{Dir: dir, NodeID: "n1", Engine: EngineWAL})
+	require.ErrorIs(t, err, ErrEngineMismatch, "a wal log would hide the bolt log's term, vote and entries")
 	st, err = Open(Config{Dir: dir, NodeID: "n1"})
 	require.NoError(t, err)
 	assert.Equal(t, EngineBolt, st.Engine(), "raft/raft.db without node.json")
 	require.NoError(t, st.Close())
+
+	dir = t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "node.json"), []byte(`{"id":"n1","engine":"rocks"}`), 0o640))
+	_, err = Open(Config{Dir: dir, NodeID: "n1"})
+	require.ErrorContains(t, err, `unknown log engine "rocks"`)
 }
 
 func TestOpenRejectsUnknownEngine(t *testing.T) {
