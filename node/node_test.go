@@ -339,7 +339,11 @@ func testSnapshotCompactionAndCatchUp(t *testing.T, engine nodetest.Option) {
 	r, err := n.Range(ctx, fsm.RangeRequest{Key: []byte("s/"), Prefix: true, CountOnly: true}, node.Stale)
 	require.NoError(t, err)
 	require.Equal(t, int64(300), r.Count)
-	require.NotEqual(t, "0", n.Raft().Stats()["last_snapshot_index"], "the lagger caught up through a snapshot")
+	// raft records the installed snapshot just after the FSM has restored
+	// it, so the state above can be visible a moment before the stat.
+	waitFor(t, 10*time.Second, func() bool {
+		return n.Raft().Stats()["last_snapshot_index"] != "0"
+	}) // the lagger caught up through a snapshot
 	// And restarting from that snapshot works too.
 	c.Kill(t, lagger)
 	c.Restart(t, lagger)
