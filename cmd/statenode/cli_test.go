@@ -291,7 +291,21 @@ func TestConfigPrecedence(t *testing.T) {
 func TestBench(t *testing.T) {
 	_, addr := startDev(t)
 
+	revision := func() int64 {
+		var st []endpointStatus
+		require.NoError(t, json.Unmarshal([]byte(ok(t, "--addr", addr, "status", "-o", "json")), &st))
+		return st[0].Status.Revision
+	}
+	rev0 := revision()
 	out := ok(t, "--addr", addr, "bench", "--total", "200", "--clients", "4", "--conns", "2")
+	rev1 := revision()
+	require.Equal(t, int64(204), rev1-rev0, "200 timed puts and one untimed warm-up put per worker")
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	ok(t, "--addr", addr, "bench", "--total", "50", "--clients", "4", "--no-warmup", "--cpu-profile", prof)
+	require.Equal(t, int64(50), revision()-rev1, "no warm-up")
+	fi, err := os.Stat(prof)
+	require.NoError(t, err)
+	require.Positive(t, fi.Size(), "the load generator's CPU profile")
 	rps := requestsPerSec(t, out)
 	require.Positive(t, rps)
 	for _, want := range []string{"Summary:", "  Total:\t", "  Slowest:\t", "  Fastest:\t", "  Average:\t", "  Stddev:\t",
