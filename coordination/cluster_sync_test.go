@@ -120,7 +120,7 @@ func TestBarrierBrokenByDeadParty(t *testing.T) {
 
 	// The dead party: a raw session nobody keeps alive, waiting at the
 	// barrier through a follower.
-	dead, err := cls[1].CreateSession(ctx, api.SessionRequest{TTLMillis: 1000, Name: "doomed"})
+	dead, err := cls[1].CreateSession(ctx, api.SessionRequest{TTLMillis: 4000, Name: "doomed"})
 	require.NoError(t, err)
 	deadDone := make(chan error, 1)
 	go func() {
@@ -143,7 +143,7 @@ func TestBarrierBrokenByDeadParty(t *testing.T) {
 		}
 		return err
 	})
-	// The dead party's session expires (about a second): the barrier breaks.
+	// The dead party's session expires (four seconds): the barrier breaks.
 	var aErr error
 	select {
 	case aErr = <-aDone:
@@ -379,7 +379,7 @@ func TestEphemeralKeyExpires(t *testing.T) {
 	_, err = cls[0].Get(ctx, "eph/nobody")
 	require.ErrorIs(t, err, client.ErrKeyNotFound, "a refused ephemeral put writes nothing")
 
-	s, err := cls[0].CreateSession(ctx, api.SessionRequest{TTLMillis: 1000})
+	s, err := cls[0].CreateSession(ctx, api.SessionRequest{TTLMillis: 3000})
 	require.NoError(t, err)
 	put, err := cls[1].PutEphemeral(ctx, "eph/worker", []byte("alive"), s.ID)
 	require.NoError(t, err)

@@ -97,7 +97,7 @@ func ExampleMutex_PutFenced() {
 	}
 	defer c.Close()
 
-	slow, err := coordination.NewSession(c, coordination.WithTTL(300*time.Millisecond))
+	slow, err := coordination.NewSession(c, coordination.WithTTL(2*time.Second))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -153,9 +153,11 @@ func (s *Session) end(err error) {
 	}
 	s.once.Do(func() {
 		s.err = err
-		close(s.done)
-		s.cancel()
+		// Out of the keepalive set first: once Done has closed, no
+		// keepalive leaves carrying this session.
 		s.k.leave(s)
+		s.cancel()
+		close(s.done)
 	})
 }
 

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,8 +30,8 @@ func gossipNode(t *testing.T, id string, edit func(c *node.Config)) *node.Node {
 	cfg := node.DefaultLocalConfig()
 	cfg.ID = id
 	cfg.DataDir = t.TempDir()
-	cfg.RaftAddr = freeTCPAddr(t)
-	cfg.HTTPAddr = freeTCPAddr(t)
+	cfg.RaftAddr = nodetest.FreeAddr(t)
+	cfg.HTTPAddr = nodetest.FreeAddr(t)
 	cfg.GossipAddr = "127.0.0.1:0"
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if os.Getenv("STATENODE_TEST_LOG") != "" {
@@ -56,23 +54,6 @@ func gossipNode(t *testing.T, id string, edit func(c *node.Config)) *node.Node {
 		require.NotEmpty(t, n.CRDT().LocalAddr())
 	}
 	return n
-}
-
-// freeTCPAddr returns a free loopback TCP address below the ephemeral
-// port range (so that later ":0" listeners cannot take it).
-func freeTCPAddr(t *testing.T) string {
-	t.Helper()
-	for port := 20000 + int(time.Now().UnixNano()%10000); ; port++ {
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			ln.Close()
-			return addr
-		}
-		if port > 32000 {
-			t.Fatal("no free port")
-		}
-	}
 }
 
 // raftServers returns n's Raft configuration by ID.

@@ -465,6 +465,9 @@ func TestReadsNeverGoBackInTime(t *testing.T) {
 			default:
 			}
 			_, err := c.Nodes[int(v)%3].Put(ctx, []byte("counter"), []byte(strconv.FormatInt(v, 10)))
+			if unsettled(err) {
+				continue // a leader change on a slow machine: v may or may not apply; v+1 is next
+			}
 			if err != nil {
 				t.Errorf("put: %v", err)
 				return
@@ -486,7 +489,7 @@ func TestReadsNeverGoBackInTime(t *testing.T) {
 				}
 				floor := completed.Load()
 				kv, err := n.Get(ctx, []byte("counter"), node.Linearizable)
-				if errors.Is(err, node.ErrKeyNotFound) && floor == 0 {
+				if errors.Is(err, node.ErrKeyNotFound) && floor == 0 || unsettled(err) {
 					continue
 				}
 				if !assert.NoError(t, err) {
@@ -504,6 +507,12 @@ func TestReadsNeverGoBackInTime(t *testing.T) {
 	waitFor(t, 30*time.Second, func() bool { return reads.Load() > 600 })
 	close(stop)
 	wg.Wait()
+}
+
+// unsettled reports an error a request may meet while leadership moves:
+// no leader, or an outcome not known in time.
+func unsettled(err error) bool {
+	return errors.Is(err, node.ErrNoLeader) || errors.Is(err, node.ErrTimeout)
 }
 
 func TestJoinRemoveAndLeave(t *testing.T) {

@@ -138,19 +138,34 @@ func (p *provider) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
 	return "", fmt.Errorf("nodetest: unknown server %q", id)
 }
 
+// handedOut holds every port FreeAddr has returned in this process: a
+// cluster picks all its addresses before any member binds one, so a free
+// port must not be handed out twice.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
 // FreeAddr picks a free loopback port below the kernel's ephemeral range
 // (32768+), so that later ":0" listeners and outgoing connections cannot
 // be handed the same port between this check and the process binding it.
+// It never returns the same port twice in one process.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for range 1000 {
 		port := 10000 + rand.IntN(20000)
+		if handedOut.ports[port] {
+			continue
+		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
 		}
 		ln.Close()
+		handedOut.ports[port] = true
 		return addr
 	}
 	t.Fatalf("nodetest: no free port")
