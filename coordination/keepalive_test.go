@@ -105,18 +105,26 @@ func (l *keepAliveLog) since(t time.Time) []keepAliveSent {
 	return out
 }
 
-// sentSince returns the keepalives that left at or after t: what they
-// carry was decided after t.
-func (l *keepAliveLog) sentSince(t time.Time) []keepAliveSent {
+// composedAfter returns the keepalives whose session list was certainly
+// made after t: those sent after the first successful answer that came
+// at or after t. (A beat copies its list, then sends it, retrying on
+// another member if one fails; beats take turns: one answered OK ends
+// its beat.)
+func (l *keepAliveLog) composedAfter(t time.Time) []keepAliveSent {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []keepAliveSent
-	for _, s := range l.sent {
-		if !s.sent.Before(t) {
-			out = append(out, s)
+	for i, s := range l.sent {
+		if s.ok && !s.at.Before(t) {
+			var out []keepAliveSent
+			for _, later := range l.sent[i+1:] {
+				if !later.sent.Before(s.at) {
+					out = append(out, later)
+				}
+			}
+			return out
 		}
 	}
-	return out
+	return nil
 }
 
 // waitKeepAlives waits until n keepalives were answered at or after t.
@@ -184,9 +192,11 @@ func TestKeepAliveBatched(t *testing.T) {
 	for _, s := range sessions {
 		require.NoError(t, s.Err(), "session %d lives past %v (TTL %v)", s.ID(), window, ttl)
 	}
-	// A keepalive that left before start may have left before the last
-	// session joined: only those sent after it must carry all of them.
-	for _, ka := range log.sentSince(start) {
+	// A keepalive answered after start may have been composed before the
+	// last session joined: only those composed after must carry them all.
+	composed := log.composedAfter(start)
+	require.NotEmpty(t, composed)
+	for _, ka := range composed {
 		assert.Equal(t, ids, slices.Sorted(slices.Values(ka.ids)), "every keepalive renews all the sessions")
 	}
 	sent := log.since(start)
@@ -204,11 +214,12 @@ func TestKeepAliveBatched(t *testing.T) {
 	}
 	require.ErrorIs(t, victim.Err(), coordination.ErrSessionExpired)
 	after := time.Now()
-	log.waitKeepAlives(t, after, 2, 5*ttl)
+	log.waitKeepAlives(t, after, 3, 5*ttl)
 	rest := slices.DeleteFunc(slices.Clone(ids), func(id uint64) bool { return id == victim.ID() })
-	// A keepalive in flight when Done closed may carry it; none sent
-	// after.
-	for _, ka := range log.sentSince(after) {
+	// A keepalive composed before Done closed may carry it; none after.
+	composed = log.composedAfter(after)
+	require.NotEmpty(t, composed)
+	for _, ka := range composed {
 		assert.Equal(t, rest, slices.Sorted(slices.Values(ka.ids)), "the ended session is no longer renewed")
 	}
 	for _, s := range sessions {

@@ -154,10 +154,12 @@ func (s *Session) end(err error) {
 	s.once.Do(func() {
 		s.err = err
 		// Out of the keepalive set first: once Done has closed, no
-		// keepalive leaves carrying this session.
+		// keepalive is composed with this session. Done closes before
+		// the session's context ends, so that a request cancelled by it
+		// finds the session ended (alive reads done).
 		s.k.leave(s)
-		s.cancel()
 		close(s.done)
+		s.cancel()
 	})
 }
 

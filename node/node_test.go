@@ -341,9 +341,9 @@ func testSnapshotCompactionAndCatchUp(t *testing.T, engine nodetest.Option) {
 	require.Equal(t, int64(300), r.Count)
 	// raft records the installed snapshot just after the FSM has restored
 	// it, so the state above can be visible a moment before the stat.
-	waitFor(t, 10*time.Second, func() bool {
+	require.Eventually(t, func() bool {
 		return n.Raft().Stats()["last_snapshot_index"] != "0"
-	}) // the lagger caught up through a snapshot
+	}, 10*time.Second, 5*time.Millisecond, "the lagger caught up through a snapshot")
 	// And restarting from that snapshot works too.
 	c.Kill(t, lagger)
 	c.Restart(t, lagger)
@@ -452,7 +452,8 @@ func TestPartitionedLeaderRefusesLinearizableRead(t *testing.T) {
 func TestReadsNeverGoBackInTime(t *testing.T) {
 	c := nodetest.MakeCluster(t, 3)
 	ctx := ctxT(t, 60*time.Second)
-	var completed atomic.Int64 // highest value whose write completed
+	var completed atomic.Int64   // highest value whose write completed
+	var unsettledAt atomic.Int64 // the write whose outcome was unknown, if one was
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -466,7 +467,12 @@ func TestReadsNeverGoBackInTime(t *testing.T) {
 			}
 			_, err := c.Nodes[int(v)%3].Put(ctx, []byte("counter"), []byte(strconv.FormatInt(v, 10)))
 			if unsettled(err) {
-				continue // a leader change on a slow machine: v may or may not apply; v+1 is next
+				// A leader change on a slow machine: v may still apply,
+				// even after a later write, which would make any later
+				// floor unsound. Stop writing; the reads go on against
+				// the writes that completed.
+				unsettledAt.Store(v)
+				return
 			}
 			if err != nil {
 				t.Errorf("put: %v", err)
@@ -507,6 +513,8 @@ func TestReadsNeverGoBackInTime(t *testing.T) {
 	waitFor(t, 30*time.Second, func() bool { return reads.Load() > 600 })
 	close(stop)
 	wg.Wait()
+	require.GreaterOrEqual(t, completed.Load(), int64(20),
+		"writes completed while the reads ran (a write with an unknown outcome at %d stops them)", unsettledAt.Load())
 }
 
 // unsettled reports an error a request may meet while leadership moves:

@@ -332,6 +332,10 @@ func TestBench(t *testing.T) {
 
 	line := fails(t, runOpts{}, "--addr", addr, "bench", "--mix", "put=1,scan=2")
 	require.Contains(t, line, "unknown op")
+
+	// A warm-up that fails says so (its requests are not in the report).
+	r := cli(t, runOpts{}, "--addr", freeAddr(t), "--timeout", "300ms", "bench", "--total", "2", "--clients", "2")
+	require.Contains(t, r.stderr, "bench: warm-up: 2 of 2 requests failed")
 }
 
 // requestsPerSec parses the "Requests/sec:" line of a bench report.

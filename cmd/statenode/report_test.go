@@ -76,14 +76,16 @@ func TestReportText(t *testing.T) {
 }
 
 func TestParseMix(t *testing.T) {
-	w, err := parseMix("put=50,get=40,cas=5,txn=5")
+	w, sum, err := parseMix("put=50,get=40,cas=5,txn=5")
 	require.NoError(t, err)
 	require.Equal(t, []int{50, 40, 5, 5, 0}, w)
-	w, err = parseMix(" get = 1 , del=2,")
+	require.Equal(t, 100, sum)
+	w, sum, err = parseMix(" get = 1 , del=2,")
 	require.NoError(t, err)
 	require.Equal(t, []int{0, 1, 0, 0, 2}, w)
+	require.Equal(t, 3, sum)
 	for _, bad := range []string{"", "put", "put=-1", "put=x", "scan=1", "put=0"} {
-		_, err := parseMix(bad)
+		_, _, err := parseMix(bad)
 		require.ErrorIs(t, err, errUsage, bad)
 	}
 }

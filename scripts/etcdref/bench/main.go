@@ -58,27 +58,47 @@ func run(endpoints []string, mode string, clients, conns, total int) error {
 	if _, err := cs[0].Put(ctx, "00000001", val); err != nil {
 		return err
 	}
-	// Every worker sends one untimed request first, as statenode bench
-	// does: the timed run starts with its connections open.
+	// Before the clock, as statenode bench does: for the lock modes every
+	// worker opens its session (which opens its connection), for the
+	// others it sends one untimed request of its mode, so that the timed
+	// run starts with its connections open.
+	workers := make([]*benchWorker, clients)
+	errs := make(chan error, clients)
 	var warm sync.WaitGroup
 	for w := range clients {
 		warm.Add(1)
 		go func() {
 			defer warm.Done()
-			_, _ = cs[w%len(cs)].Get(ctx, "00000001", clientv3.WithSerializable())
+			bw, err := newWorker(ctx, cs[w%len(cs)], mode, w, val)
+			if err == nil && bw.session == nil {
+				err = bw.once(ctx, 0)
+			}
+			workers[w] = bw
+			if err != nil {
+				errs <- err
+			}
 		}()
 	}
 	warm.Wait()
+	for _, bw := range workers {
+		if bw != nil && bw.session != nil {
+			defer bw.session.Close()
+		}
+	}
+	select {
+	case err := <-errs:
+		return fmt.Errorf("warm-up: %w", err)
+	default:
+	}
 	var next atomic.Int64
 	lat := make([][]time.Duration, clients)
-	errs := make(chan error, clients)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := worker(ctx, cs[w%len(cs)], mode, w, val, &next, int64(total), &lat[w]); err != nil {
+			if err := workers[w].run(ctx, &next, int64(total), &lat[w]); err != nil {
 				errs <- err
 			}
 		}()
@@ -107,42 +127,61 @@ func run(endpoints []string, mode string, clients, conns, total int) error {
 	return nil
 }
 
-func worker(ctx context.Context, c *clientv3.Client, mode string, w int, val string, next *atomic.Int64, total int64, lat *[]time.Duration) error {
-	var m *concurrency.Mutex
+// benchWorker is one worker's client, value and, for the lock modes,
+// its session and mutex.
+type benchWorker struct {
+	c       *clientv3.Client
+	mode    string
+	val     string
+	session *concurrency.Session
+	m       *concurrency.Mutex
+}
+
+func newWorker(ctx context.Context, c *clientv3.Client, mode string, w int, val string) (*benchWorker, error) {
+	bw := &benchWorker{c: c, mode: mode, val: val}
 	if strings.HasPrefix(mode, "lock") {
-		s, err := concurrency.NewSession(c)
+		s, err := concurrency.NewSession(c, concurrency.WithContext(ctx))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer s.Close()
 		name := "/lock/one"
 		if mode == "lockdistinct" {
 			name = fmt.Sprintf("/lock/%d", w)
 		}
-		m = concurrency.NewMutex(s, name)
+		bw.session, bw.m = s, concurrency.NewMutex(s, name)
 	}
+	return bw, nil
+}
+
+// once sends request i of the worker's mode.
+func (bw *benchWorker) once(ctx context.Context, i int64) error {
+	var err error
+	switch bw.mode {
+	case "put":
+		_, err = bw.c.Put(ctx, fmt.Sprintf("%08d", i%10000), bw.val)
+	case "get-l":
+		_, err = bw.c.Get(ctx, "00000001")
+	case "get-s":
+		_, err = bw.c.Get(ctx, "00000001", clientv3.WithSerializable())
+	case "lock", "lockdistinct", "lockcontended":
+		if err = bw.m.Lock(ctx); err == nil {
+			err = bw.m.Unlock(ctx)
+		}
+	default:
+		return fmt.Errorf("unknown mode %q", bw.mode)
+	}
+	return err
+}
+
+// run sends requests until total are taken, timing each.
+func (bw *benchWorker) run(ctx context.Context, next *atomic.Int64, total int64, lat *[]time.Duration) error {
 	for {
 		i := next.Add(1)
 		if i > total {
 			return nil
 		}
 		t := time.Now()
-		var err error
-		switch mode {
-		case "put":
-			_, err = c.Put(ctx, fmt.Sprintf("%08d", i%10000), val)
-		case "get-l":
-			_, err = c.Get(ctx, "00000001")
-		case "get-s":
-			_, err = c.Get(ctx, "00000001", clientv3.WithSerializable())
-		case "lock", "lockdistinct", "lockcontended":
-			if err = m.Lock(ctx); err == nil {
-				err = m.Unlock(ctx)
-			}
-		default:
-			return fmt.Errorf("unknown mode %q", mode)
-		}
-		if err != nil {
+		if err := bw.once(ctx, i); err != nil {
 			return err
 		}
 		*lat = append(*lat, time.Since(t))
