@@ -261,3 +261,17 @@ func TestClassifyCoord(t *testing.T) {
 		t.Errorf("culprit = %d", got)
 	}
 }
+
+// The warm-up's liveness minimum is the option's, halved only for the
+// counter workload, whose clients pause holding its two locks by design.
+func TestWarmupMinimum(t *testing.T) {
+	for name, w := range Workloads() {
+		want := int64(20)
+		if name == "counter" {
+			want = 10
+		}
+		if got := minOKBeforeFaults(w, 20); got != want {
+			t.Errorf("%s: minimum %d, want %d", name, got, want)
+		}
+	}
+}

@@ -300,8 +300,9 @@ func run(ctx context.Context, sc Scenario, opts Options, dir string) (checks []C
 	sleepCtx(runCtx, warm)
 	okWarm := e.okOps.Load()
 	nm.Info("warmup", fmt.Sprintf("%d ok operations in %s", okWarm, warm))
-	warmCheck := Check{Name: "warmup", Valid: okWarm >= opts.MinOKBeforeFaults, Ops: int(okWarm),
-		Summary: fmt.Sprintf("%d ok operations before the first fault (minimum %d)", okWarm, opts.MinOKBeforeFaults)}
+	minOK := minOKBeforeFaults(w, opts.MinOKBeforeFaults)
+	warmCheck := Check{Name: "warmup", Valid: okWarm >= minOK, Ops: int(okWarm),
+		Summary: fmt.Sprintf("%d ok operations before the first fault (minimum %d)", okWarm, minOK)}
 	if !warmCheck.Valid {
 		warmCheck.Anomalies = []string{"liveness: " + warmCheck.Summary}
 	}

@@ -32,6 +32,21 @@ type Workload interface {
 	Check(ops []history.Op, windows []history.Window, dir string, timeout time.Duration) []checker.Result
 }
 
+// slowStarter is an optional ability of a Workload whose operations are
+// paced by its own design (held locks, deliberate pauses) rather than by
+// the cluster: it scales the warm-up's liveness minimum.
+type slowStarter interface {
+	minOKBeforeFaults(def int64) int64
+}
+
+// minOKBeforeFaults is the warm-up's liveness minimum for w.
+func minOKBeforeFaults(w Workload, def int64) int64 {
+	if s, ok := w.(slowStarter); ok {
+		return s.minOKBeforeFaults(def)
+	}
+	return def
+}
+
 // pending lists the workload slots whose client API has not landed yet:
 // they are not registered, and asking for them fails with ErrSkipped and
 // this message. Empty now that every slot of the matrix is filled.
